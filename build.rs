@@ -1,0 +1,38 @@
+//! Generates `include/tern.h` from the `extern "C"` items under `src/ffi/`.
+//!
+//! The header is committed: the `header_fresh` test fails when a build changes it,
+//! so a stale header can never ship. The file is only rewritten when its content
+//! changes, so builds do not churn its timestamp.
+
+use std::path::PathBuf;
+
+fn main() {
+    let crate_dir = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
+    println!("cargo:rerun-if-changed=src");
+    println!("cargo:rerun-if-changed=cbindgen.toml");
+
+    // The soname carries the major version, so an ABI break is a new file name.
+    let major = std::env::var("CARGO_PKG_VERSION_MAJOR").expect("cargo sets the version");
+    println!("cargo:rustc-cdylib-link-arg=-Wl,-soname,libtern.so.{major}");
+
+    let config = cbindgen::Config::from_file(crate_dir.join("cbindgen.toml")).expect("cbindgen.toml parses");
+    let header = match cbindgen::Builder::new().with_crate(&crate_dir).with_config(config).generate() {
+        Ok(bindings) => {
+            let mut out = Vec::new();
+            bindings.write(&mut out);
+            out
+        }
+        Err(e) => {
+            // A parse error in src/ is reported by rustc itself with better spans.
+            println!("cargo:warning=cbindgen could not generate include/tern.h: {e}");
+            return;
+        }
+    };
+    let path = crate_dir.join("include").join("tern.h");
+    if std::fs::read(&path).ok().as_deref() != Some(header.as_slice()) {
+        std::fs::create_dir_all(path.parent().expect("include/ has a parent")).expect("create include/");
+        std::fs::write(&path, &header).expect("write include/tern.h");
+    }
+    let out_dir = PathBuf::from(std::env::var("OUT_DIR").expect("cargo sets OUT_DIR"));
+    std::fs::write(out_dir.join("tern.h"), &header).expect("write OUT_DIR/tern.h");
+}

@@ -1,0 +1,145 @@
+//! The per-connection receive buffer behind `TERN_EV_READ`: every byte received and
+//! not yet consumed, read straight from the socket into pooled memory.
+
+use super::pool::{BufPool, CHUNK};
+use crate::net::socket;
+use std::io;
+use std::os::fd::AsRawFd;
+
+/// Bytes `start..buf.len()` are unconsumed. An empty buffer owns no memory.
+#[derive(Default)]
+pub struct RecvBuf {
+    buf: Vec<u8>,
+    start: usize,
+}
+
+/// What one read did.
+pub enum ReadOutcome {
+    /// `n` bytes arrived; `filled` says the read used all the room it had, so more
+    /// may be waiting in the kernel.
+    Data { n: usize, filled: bool },
+    Eof,
+    /// The buffer holds `max` unconsumed bytes: reading pauses until some are consumed.
+    Full,
+}
+
+impl RecvBuf {
+    pub fn data(&self) -> &[u8] {
+        &self.buf[self.start..]
+    }
+
+    pub fn len(&self) -> usize {
+        self.buf.len() - self.start
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Drops the first `n` unconsumed bytes (all of them if `n` is larger).
+    pub fn consume(&mut self, n: usize) {
+        self.start += n.min(self.len());
+        if self.start == self.buf.len() {
+            self.buf.clear();
+            self.start = 0;
+        }
+    }
+
+    /// Gives the memory back to the pool once nothing is left in it.
+    pub fn release_if_empty(&mut self, pool: &mut BufPool) {
+        if self.is_empty() && self.buf.capacity() > 0 {
+            pool.put(std::mem::take(&mut self.buf));
+            self.start = 0;
+        }
+    }
+
+    /// Discards everything and gives the memory back.
+    pub fn clear(&mut self, pool: &mut BufPool) {
+        self.buf.clear();
+        self.start = 0;
+        self.release_if_empty(pool);
+    }
+
+    /// One `recv` into the free room, growing the buffer (up to `max` unconsumed
+    /// bytes) when the handler is holding on to what it has.
+    pub fn read_from(&mut self, sock: &impl AsRawFd, pool: &mut BufPool, max: usize) -> io::Result<ReadOutcome> {
+        self.make_room(pool, max);
+        let len = self.buf.len();
+        let room = self.buf.capacity() - len;
+        if room == 0 {
+            return Ok(ReadOutcome::Full);
+        }
+        let spare = self.buf.spare_capacity_mut();
+        // SAFETY: `recv` only writes into the slice; u8 has no invalid bit patterns, and
+        // the slice is not read before `set_len` below marks the written part.
+        let dst = unsafe { std::slice::from_raw_parts_mut(spare.as_mut_ptr().cast::<u8>(), spare.len()) };
+        let n = socket::recv(sock, dst)?;
+        if n == 0 {
+            return Ok(ReadOutcome::Eof);
+        }
+        // SAFETY: the kernel initialised exactly `n <= room` bytes after `len`.
+        unsafe { self.buf.set_len(len + n) };
+        Ok(ReadOutcome::Data { n, filled: n == room })
+    }
+
+    fn make_room(&mut self, pool: &mut BufPool, max: usize) {
+        if self.buf.capacity() == 0 {
+            self.buf = pool.get();
+            self.start = 0;
+            return;
+        }
+        if self.buf.len() < self.buf.capacity() {
+            return;
+        }
+        if self.start > 0 {
+            // Slide the unconsumed tail to the front rather than grow.
+            self.buf.copy_within(self.start.., 0);
+            self.buf.truncate(self.buf.len() - self.start);
+            self.start = 0;
+            return;
+        }
+        let unconsumed = self.buf.len();
+        if unconsumed < max {
+            self.buf.reserve_exact(unconsumed.max(CHUNK).min(max - unconsumed));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+    use std::os::unix::net::UnixStream;
+
+    #[test]
+    fn grows_until_max_then_reports_full_and_recycles() {
+        let (mut a, b) = UnixStream::pair().unwrap();
+        b.set_nonblocking(true).unwrap();
+        let mut pool = BufPool::default();
+        let mut rb = RecvBuf::default();
+        a.write_all(&vec![7u8; CHUNK * 2 + 10]).unwrap();
+        let max = CHUNK * 2;
+        let mut total = 0;
+        loop {
+            match rb.read_from(&b, &mut pool, max).unwrap() {
+                ReadOutcome::Data { n, .. } => total += n,
+                ReadOutcome::Full => break,
+                ReadOutcome::Eof => panic!("unexpected eof"),
+            }
+        }
+        assert_eq!(total, max);
+        assert_eq!(rb.len(), max);
+        rb.consume(CHUNK * 2);
+        assert!(rb.is_empty());
+        rb.release_if_empty(&mut pool);
+        // A grown buffer is not kept: the pool only holds standard chunks.
+        assert_eq!(pool.idle(), 0);
+        match rb.read_from(&b, &mut pool, max).unwrap() {
+            ReadOutcome::Data { n, filled } => assert_eq!((n, filled), (10, false)),
+            _ => panic!("expected data"),
+        }
+        rb.consume(10);
+        rb.release_if_empty(&mut pool);
+        assert_eq!(pool.idle(), 1);
+    }
+}

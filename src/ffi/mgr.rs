@@ -1,0 +1,136 @@
+//! `tern_mgr`: the event loop and its options.
+
+use super::boundary::{set_last_error, status, to_boxed, try_ref, Castable};
+use crate::error::Error;
+use crate::options::Opt;
+use crate::reactor::Manager;
+use std::ffi::c_int;
+use std::time::Duration;
+
+/// An event loop and every connection on it (a handle). It belongs to the thread
+/// that polls it; other threads use a tern_remote.
+pub struct tern_mgr {
+    _private: [u8; 0],
+}
+
+impl Castable for tern_mgr {
+    type Rust = Manager;
+}
+
+/// A keep-alive connection with no request in flight closes after this long (ms).
+pub const TERN_OPT_IDLE_TIMEOUT_MS: c_int = 1;
+/// A request head must arrive within this long of its first byte (ms).
+pub const TERN_OPT_HEADER_TIMEOUT_MS: c_int = 2;
+/// Largest request head (request line plus headers), bytes.
+pub const TERN_OPT_MAX_HEADER_BYTES: c_int = 3;
+/// Largest request body held in memory, bytes.
+pub const TERN_OPT_MAX_BODY_BYTES: c_int = 4;
+/// Accepted connections alive at once; further ones are closed on accept.
+pub const TERN_OPT_MAX_CONNS: c_int = 5;
+/// Bytes queued per connection; past it the connection is closed with
+/// TERN_EV_ERROR and its buffers released (default 16 MiB).
+pub const TERN_OPT_MAX_SEND_QUEUE: c_int = 6;
+/// Messages waiting from remotes; past it tern_remote_* returns TERN_EFULL
+/// (default 8192). Settable only before the first tern_mgr_remote.
+pub const TERN_OPT_MAX_POSTED: c_int = 7;
+/// A deferred HTTP request not answered within this long gets 503 (ms).
+pub const TERN_OPT_DEFER_TIMEOUT_MS: c_int = 8;
+/// Largest WebSocket message, bytes.
+pub const TERN_OPT_MAX_WS_MESSAGE: c_int = 9;
+/// An outgoing connection must be established within this long (ms, default 15000).
+pub const TERN_OPT_CONNECT_TIMEOUT_MS: c_int = 10;
+/// Unconsumed received bytes kept per connection (default 1 MiB); when full,
+/// reading pauses until the handler consumes some.
+pub const TERN_OPT_MAX_RECV_BUFFER: c_int = 11;
+/// A tern_close that cannot flush its queue within this long becomes a
+/// tern_close_now, with TERN_EV_ERROR (ms, default 10000).
+pub const TERN_OPT_CLOSE_TIMEOUT_MS: c_int = 12;
+
+// The header's numbers are the core's.
+const _: () = {
+    assert!(TERN_OPT_IDLE_TIMEOUT_MS == Opt::IdleTimeoutMs as c_int);
+    assert!(TERN_OPT_HEADER_TIMEOUT_MS == Opt::HeaderTimeoutMs as c_int);
+    assert!(TERN_OPT_MAX_HEADER_BYTES == Opt::MaxHeaderBytes as c_int);
+    assert!(TERN_OPT_MAX_BODY_BYTES == Opt::MaxBodyBytes as c_int);
+    assert!(TERN_OPT_MAX_CONNS == Opt::MaxConns as c_int);
+    assert!(TERN_OPT_MAX_SEND_QUEUE == Opt::MaxSendQueue as c_int);
+    assert!(TERN_OPT_MAX_POSTED == Opt::MaxPosted as c_int);
+    assert!(TERN_OPT_DEFER_TIMEOUT_MS == Opt::DeferTimeoutMs as c_int);
+    assert!(TERN_OPT_MAX_WS_MESSAGE == Opt::MaxWsMessage as c_int);
+    assert!(TERN_OPT_CONNECT_TIMEOUT_MS == Opt::ConnectTimeoutMs as c_int);
+    assert!(TERN_OPT_MAX_RECV_BUFFER == Opt::MaxRecvBuffer as c_int);
+    assert!(TERN_OPT_CLOSE_TIMEOUT_MS == Opt::CloseTimeoutMs as c_int);
+};
+
+pub(crate) fn mgr<'a>(m: *const tern_mgr) -> Option<&'a Manager> {
+    try_ref(m)
+}
+
+/// A new manager with default options, or NULL (tern_last_error). The thread that
+/// will poll it owns it; it may be created on another thread and handed over before
+/// the first poll.
+#[no_mangle]
+pub extern "C" fn tern_mgr_new() -> *mut tern_mgr {
+    boundary! {
+        match Manager::new() {
+            Ok(m) => to_boxed(m),
+            Err(e) => {
+                set_last_error(e);
+                std::ptr::null_mut()
+            }
+        }
+    }
+}
+
+/// Sets an option (TERN_OPT_*). Values must be positive: TERN_EINVAL for an unknown
+/// option or a bad value, TERN_EPROTO for TERN_OPT_MAX_POSTED after the first
+/// tern_mgr_remote. Loop thread.
+#[no_mangle]
+pub extern "C" fn tern_mgr_set(m: *mut tern_mgr, option: c_int, value: i64) -> c_int {
+    boundary! {
+        let Some(m) = mgr(m) else { return Error::Invalid.code() };
+        status(Opt::from_id(option).and_then(|o| m.set_option(o, value)))
+    }
+}
+
+/// One loop iteration: waits at most `timeout_ms` (forever if negative; returns
+/// sooner on events), then runs the callbacks for what happened, the messages posted
+/// by remotes and the timers due. Returns the number of callbacks run, or a TERN_E*
+/// code: TERN_EPROTO when called from inside a callback (never a deadlock).
+/// Loop thread.
+#[no_mangle]
+pub extern "C" fn tern_mgr_poll(m: *mut tern_mgr, timeout_ms: c_int) -> c_int {
+    boundary! {
+        let Some(m) = mgr(m) else { return Error::Invalid.code() };
+        let timeout = u64::try_from(timeout_ms).ok().map(Duration::from_millis);
+        match m.poll(timeout) {
+            Ok(n) => c_int::try_from(n).unwrap_or(c_int::MAX),
+            Err(e) => e.code(),
+        }
+    }
+}
+
+/// Frees the manager: every connection gets its TERN_EV_CLOSE (inside this call),
+/// every queued and posted buffer is released, posted tern_remote_call functions
+/// still run, helper threads are joined. Remotes stay valid (their calls return
+/// TERN_ECLOSED) until freed with tern_remote_free. NULL is ignored. Called from
+/// inside a callback it does nothing (and logs an error). Loop thread.
+#[no_mangle]
+pub extern "C" fn tern_mgr_free(m: *mut tern_mgr) {
+    boundary! {
+        let Some(mref) = mgr(m) else { return };
+        // Close everything through a shared reference first: the CLOSE handlers
+        // reach the manager through their own pointers.
+        if !mref.shutdown() {
+            return;
+        }
+        drop(super::boundary::from_boxed(m));
+    }
+}
+
+/// Connections alive in the manager (listeners included), for leak checks.
+/// Loop thread.
+#[no_mangle]
+pub extern "C" fn tern_mgr_conn_count(m: *const tern_mgr) -> usize {
+    boundary! { mgr(m).map_or(0, Manager::conn_count) }
+}

@@ -1,0 +1,21 @@
+//! The C ABI: every `extern "C"` function of tern lives under this module and does
+//! only the boundary's work (null checks, pointer conversion, catching panics, error
+//! codes). `include/tern.h` is generated from these files by cbindgen, in this order.
+
+#![allow(non_camel_case_types)]
+// Every exported function checks its pointers before dereferencing them; the
+// remaining obligations (a live handle from the right thread) are the C contract.
+#![allow(clippy::missing_safety_doc)]
+#![allow(clippy::not_unsafe_ptr_arg_deref)]
+
+#[macro_use]
+mod boundary;
+pub mod error;
+pub mod version;
+pub mod bytes;
+pub mod log;
+pub mod mgr;
+pub mod conn;
+pub mod ws;
+pub mod timer;
+pub mod remote;

@@ -1,0 +1,113 @@
+//! Per-manager limits and timeouts. Every option has a default that is safe on the
+//! open internet; the numeric ids are part of the C ABI (`TERN_OPT_*`).
+
+use crate::error::{Error, Result};
+
+/// Option ids, stable across versions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(i32)]
+pub enum Opt {
+    IdleTimeoutMs = 1,
+    HeaderTimeoutMs = 2,
+    MaxHeaderBytes = 3,
+    MaxBodyBytes = 4,
+    MaxConns = 5,
+    MaxSendQueue = 6,
+    MaxPosted = 7,
+    DeferTimeoutMs = 8,
+    MaxWsMessage = 9,
+    ConnectTimeoutMs = 10,
+    MaxRecvBuffer = 11,
+    CloseTimeoutMs = 12,
+}
+
+impl Opt {
+    pub fn from_id(id: i32) -> Result<Opt> {
+        use Opt::*;
+        const ALL: [Opt; 12] = [
+            IdleTimeoutMs,
+            HeaderTimeoutMs,
+            MaxHeaderBytes,
+            MaxBodyBytes,
+            MaxConns,
+            MaxSendQueue,
+            MaxPosted,
+            DeferTimeoutMs,
+            MaxWsMessage,
+            ConnectTimeoutMs,
+            MaxRecvBuffer,
+            CloseTimeoutMs,
+        ];
+        ALL.into_iter().find(|o| *o as i32 == id).ok_or(Error::Invalid)
+    }
+}
+
+/// The values in force for one manager.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// A keep-alive connection with no request in flight is closed after this long.
+    pub idle_timeout_ms: u64,
+    /// A request head must be complete within this long of its first byte (slowloris).
+    pub header_timeout_ms: u64,
+    pub max_header_bytes: usize,
+    pub max_body_bytes: usize,
+    /// Accepted connections beyond this many are closed at once.
+    pub max_conns: usize,
+    /// Bytes queued on one connection; past it the connection is closed with an error.
+    pub max_send_queue: usize,
+    /// Messages waiting from remotes; past it `Remote` calls fail with `Full`.
+    pub max_posted: usize,
+    pub defer_timeout_ms: u64,
+    pub max_ws_message: usize,
+    pub connect_timeout_ms: u64,
+    /// Unconsumed received bytes kept per connection; when full, reading pauses.
+    pub max_recv_buffer: usize,
+    /// A graceful close that cannot flush its queue within this long is forced.
+    pub close_timeout_ms: u64,
+}
+
+impl Default for Options {
+    fn default() -> Options {
+        Options {
+            idle_timeout_ms: 60_000,
+            header_timeout_ms: 10_000,
+            max_header_bytes: 16 * 1024,
+            max_body_bytes: 8 * 1024 * 1024,
+            max_conns: 50_000,
+            max_send_queue: 16 * 1024 * 1024,
+            max_posted: 8192,
+            defer_timeout_ms: 30_000,
+            max_ws_message: 1024 * 1024,
+            connect_timeout_ms: 15_000,
+            max_recv_buffer: 1024 * 1024,
+            close_timeout_ms: 10_000,
+        }
+    }
+}
+
+impl Options {
+    /// Sets one option; values that would disable a limit (negative, or zero where zero
+    /// makes no sense) are refused rather than silently meaning "unbounded".
+    pub fn set(&mut self, opt: Opt, value: i64) -> Result<()> {
+        if value <= 0 {
+            return Err(Error::Invalid);
+        }
+        let ms = value as u64;
+        let n = usize::try_from(value).map_err(|_| Error::Invalid)?;
+        match opt {
+            Opt::IdleTimeoutMs => self.idle_timeout_ms = ms,
+            Opt::HeaderTimeoutMs => self.header_timeout_ms = ms,
+            Opt::MaxHeaderBytes => self.max_header_bytes = n.max(256),
+            Opt::MaxBodyBytes => self.max_body_bytes = n,
+            Opt::MaxConns => self.max_conns = n,
+            Opt::MaxSendQueue => self.max_send_queue = n,
+            Opt::MaxPosted => self.max_posted = n,
+            Opt::DeferTimeoutMs => self.defer_timeout_ms = ms,
+            Opt::MaxWsMessage => self.max_ws_message = n,
+            Opt::ConnectTimeoutMs => self.connect_timeout_ms = ms,
+            Opt::MaxRecvBuffer => self.max_recv_buffer = n.max(4096),
+            Opt::CloseTimeoutMs => self.close_timeout_ms = ms,
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,179 @@
+//! How connections end. Every path (close, close_now, error, peer EOF, timeout,
+//! manager shutdown) goes through `finalize`, which delivers ERROR (if any) and the
+//! one CLOSE, releases every buffer and forgets the connection.
+
+use super::timers::TimerAction;
+use super::{Event, Manager};
+use crate::conn::{ConnId, Flags, Phase};
+use crate::error::Result;
+use std::time::{Duration, Instant};
+
+/// Longest wait for the peer's EOF after our side is flushed and shut down.
+const MAX_LINGER: Duration = Duration::from_secs(2);
+
+impl Manager {
+    /// Graceful close: what is queued is written first (within CLOSE_TIMEOUT_MS), then
+    /// the connection is shut down and closed. Closing twice is fine.
+    pub fn close(&self, id: ConnId) -> Result<()> {
+        let mut guard = self.inner.borrow_mut();
+        let inner = &mut *guard;
+        let close_ms = inner.opts.close_timeout_ms;
+        let Some(c) = inner.conns.get_mut(&id) else { return Err(crate::error::Error::Closed) };
+        match c.phase {
+            Phase::Open if !c.is_listener() => {
+                c.phase = Phase::Draining;
+                let old = std::mem::take(&mut c.timer);
+                inner.timers.cancel(old);
+                let t = inner.timers.add(Instant::now() + Duration::from_millis(close_ms), TimerAction::CloseDeadline(id));
+                if let Some(c) = inner.conns.get_mut(&id) {
+                    c.timer = t;
+                }
+                inner.schedule(id, Flags::DIRTY);
+            }
+            Phase::Open | Phase::Connecting => inner.schedule(id, Flags::CLOSE_NOW),
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// Closes at the next chance, discarding (and releasing) everything queued.
+    pub fn close_now(&self, id: ConnId) -> Result<()> {
+        let mut guard = self.inner.borrow_mut();
+        let inner = &mut *guard;
+        let c = inner.conns.get_mut(&id).ok_or(crate::error::Error::Closed)?;
+        c.sendq.clear(&mut inner.pool);
+        inner.schedule(id, Flags::CLOSE_NOW);
+        Ok(())
+    }
+
+    /// Closes with an error: ERROR(`msg`) then CLOSE, queue discarded.
+    pub(super) fn fail(&self, id: ConnId, msg: String) {
+        let mut guard = self.inner.borrow_mut();
+        let inner = &mut *guard;
+        let Some(c) = inner.conns.get_mut(&id) else { return };
+        if c.flags.has(Flags::CLOSE_DELIVERED) {
+            return;
+        }
+        crate::tern_log!(crate::log::Level::Debug, "connection {id}: {msg}");
+        c.close_error.get_or_insert(msg.into_boxed_str());
+        c.sendq.clear(&mut inner.pool);
+        inner.schedule(id, Flags::CLOSE_NOW);
+    }
+
+    /// The peer will send nothing more. What is queued still goes out.
+    pub(super) fn peer_eof(&self, id: ConnId) {
+        let phase = self.with_conn_mut(id, |c| {
+            c.flags.set(Flags::PEER_EOF);
+            c.phase
+        });
+        match phase {
+            Ok(Phase::Open) => {
+                let _ = self.close(id);
+            }
+            Ok(_) => {
+                let _ = self.close_now(id);
+            }
+            Err(_) => {}
+        }
+    }
+
+    /// Everything is written: send our FIN and wait (briefly) for the peer's, so the
+    /// close never turns into a reset that destroys data the peer has not read.
+    pub(super) fn start_linger(&self, id: ConnId) {
+        let mut guard = self.inner.borrow_mut();
+        let inner = &mut *guard;
+        let linger = Duration::from_millis(inner.opts.close_timeout_ms).min(MAX_LINGER);
+        let Some(c) = inner.conns.get_mut(&id) else { return };
+        if c.phase != Phase::Draining {
+            return;
+        }
+        c.phase = Phase::Lingering;
+        let shut = c.stream().map(|s| s.shutdown(std::net::Shutdown::Write));
+        if c.flags.has(Flags::PEER_EOF) || !matches!(shut, Some(Ok(()))) {
+            inner.schedule(id, Flags::CLOSE_NOW);
+            return;
+        }
+        let old = std::mem::take(&mut c.timer);
+        inner.timers.cancel(old);
+        let t = inner.timers.add(Instant::now() + linger, TimerAction::CloseDeadline(id));
+        if let Some(c) = inner.conns.get_mut(&id) {
+            c.timer = t;
+        }
+        // Input may already be waiting, and its edge has passed while draining.
+        inner.schedule(id, Flags::READ_MORE);
+    }
+
+    /// The one way a connection ends: socket closed, buffers released, ERROR (if one
+    /// is pending) and CLOSE delivered, record removed.
+    pub(super) fn finalize(&self, id: ConnId) {
+        let error = {
+            let mut guard = self.inner.borrow_mut();
+            let inner = &mut *guard;
+            let Some(c) = inner.conns.get_mut(&id) else { return };
+            if c.flags.has(Flags::CLOSE_DELIVERED) {
+                return;
+            }
+            c.flags.set(Flags::CLOSE_DELIVERED);
+            c.phase = Phase::Closed;
+            c.sendq.clear(&mut inner.pool);
+            c.recv.clear(&mut inner.pool);
+            let timer = std::mem::take(&mut c.timer);
+            let accepted = c.flags.has(Flags::ACCEPTED);
+            let error = c.close_error.take();
+            inner.timers.cancel(timer);
+            if accepted {
+                inner.accepted -= 1;
+            }
+            error
+        };
+        self.drop_socket(id);
+        if let Some(e) = error {
+            self.call_raw(id, &Event::Error(&e));
+        }
+        self.call_raw(id, &Event::Close);
+        let conn = self.inner.borrow_mut().conns.remove(&id);
+        // Dropped outside the borrow: the handler it holds may be the last reference
+        // to state whose destructor calls back into the manager.
+        drop(conn);
+    }
+
+    /// Closes everything and refuses new work: every connection gets its CLOSE here,
+    /// every queued and posted buffer is released, posted calls run, the resolver
+    /// thread is joined. Returns false (and does nothing) from inside a handler.
+    pub fn shutdown(&self) -> bool {
+        if self.polling.get() {
+            crate::tern_log!(crate::log::Level::Error, "manager freed from inside a callback: refused");
+            return false;
+        }
+        if self.freeing.replace(true) {
+            return true;
+        }
+        if let Some(hub) = self.hub.get() {
+            hub.close();
+        }
+        loop {
+            let mut ids: Vec<ConnId> = self.inner.borrow().conns.keys().copied().collect();
+            if ids.is_empty() {
+                break;
+            }
+            ids.sort_unstable();
+            for id in ids {
+                self.finalize(id);
+            }
+        }
+        if let Some(hub) = self.hub.get() {
+            while let Some(msg) = hub.try_recv() {
+                // Sends and wakeups find no connection and release their buffers;
+                // calls still run, so their user data can be freed.
+                self.handle_msg(msg);
+            }
+        }
+        let timers = {
+            let mut inner = self.inner.borrow_mut();
+            inner.resolver.shutdown();
+            std::mem::take(&mut inner.timers)
+        };
+        drop(timers);
+        true
+    }
+}
