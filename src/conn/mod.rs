@@ -50,8 +50,8 @@ pub struct Conn {
     pub recv: RecvBuf,
     pub sendq: SendQueue,
     pub flags: Flags,
-    /// Bytes the handler consumed while the receive buffer was lent out to it.
-    pub consume_pending: usize,
+    /// While the receive buffer is lent to the handler: bytes it may still consume.
+    pub lent_left: usize,
     /// Why the connection is being closed, delivered as ERROR before CLOSE.
     pub close_error: Option<Box<str>>,
     /// Addresses still to try for an outgoing connection.
@@ -87,6 +87,9 @@ impl Flags {
     pub(crate) const PEER_EOF: u16 = 1 << 9;
     /// The send queue was non-empty since the last DRAIN.
     pub(crate) const HAD_OUTPUT: u16 = 1 << 10;
+    /// The poller reported the peer's FIN (or an error): a short read does not mean the
+    /// kernel is empty, because the EOF behind the data raises no further edge.
+    pub(crate) const PEER_HUP: u16 = 1 << 11;
 
     pub fn has(self, f: u16) -> bool {
         self.0 & f != 0
@@ -111,7 +114,7 @@ impl Conn {
             recv: RecvBuf::default(),
             sendq: SendQueue::default(),
             flags: Flags::default(),
-            consume_pending: 0,
+            lent_left: 0,
             close_error: None,
             addrs: Vec::new(),
             timer: 0,

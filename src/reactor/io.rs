@@ -39,6 +39,9 @@ impl Manager {
             }
             self.connect_ready(id);
         }
+        if r.hup {
+            let _ = self.with_conn_mut(id, |c| c.flags.set(Flags::PEER_HUP));
+        }
         if r.readable || r.error {
             self.read_ready(id);
         }
@@ -120,23 +123,23 @@ impl Manager {
                 if matches!(r, Ok(ReadOutcome::Full)) {
                     c.flags.set(Flags::READ_PAUSED);
                 }
-                (r, c.phase)
+                (r, c.phase, c.flags.has(Flags::PEER_HUP))
             };
             match outcome {
-                (Ok(ReadOutcome::Data { filled, .. }), phase) => {
+                (Ok(ReadOutcome::Data { filled, .. }), phase, hup) => {
                     if phase == Phase::Open {
                         self.deliver_read(id);
                     }
-                    if !filled {
+                    if !filled && !hup {
                         // A short read took everything the kernel had; the next
                         // arrival raises a new edge.
                         return;
                     }
                 }
-                (Ok(ReadOutcome::Eof), _) => return self.peer_eof(id),
-                (Ok(ReadOutcome::Full), _) => return,
-                (Err(e), _) if socket::would_block(&e) => return,
-                (Err(e), _) => return self.fail(id, format!("recv: {e}")),
+                (Ok(ReadOutcome::Eof), _, _) => return self.peer_eof(id),
+                (Ok(ReadOutcome::Full), _, _) => return,
+                (Err(e), _, _) if socket::would_block(&e) => return,
+                (Err(e), _, _) => return self.fail(id, format!("recv: {e}")),
             }
         }
         self.inner.borrow_mut().schedule(id, Flags::READ_MORE);

@@ -45,6 +45,7 @@ struct Ready {
     readable: bool,
     writable: bool,
     error: bool,
+    hup: bool,
 }
 
 struct Inner {
@@ -193,6 +194,7 @@ impl Manager {
                 readable: ev.is_readable() || ev.is_read_closed(),
                 writable: ev.is_writable() || ev.is_write_closed(),
                 error: ev.is_error(),
+                hup: ev.is_read_closed() || ev.is_error(),
             });
         }
         Ok(ready)
@@ -321,9 +323,15 @@ impl Manager {
         let mut guard = self.inner.borrow_mut();
         let inner = &mut *guard;
         let conn = inner.conns.get_mut(&id).ok_or(Error::Closed)?;
+        // More than was received is a caller bug; consuming none of it is safer than
+        // silently dropping bytes that arrive later.
         if conn.flags.has(Flags::LENT) {
-            conn.consume_pending = conn.consume_pending.saturating_add(n);
+            // The buffer is with the handler; `lent_left` counts what it may still drop.
+            conn.lent_left = conn.lent_left.checked_sub(n).ok_or(Error::Invalid)?;
             return Ok(());
+        }
+        if n > conn.recv.len() {
+            return Err(Error::Invalid);
         }
         conn.recv.consume(n);
         conn.recv.release_if_empty(&mut inner.pool);
@@ -551,6 +559,7 @@ impl Manager {
                 return;
             }
             c.flags.set(Flags::LENT);
+            c.lent_left = c.recv.len();
             std::mem::take(&mut c.recv)
         };
         self.call_raw(id, &Event::Read(buf.data()));
@@ -560,7 +569,7 @@ impl Manager {
         match inner.conns.get_mut(&id) {
             Some(c) => {
                 c.flags.clear(Flags::LENT);
-                buf.consume(std::mem::take(&mut c.consume_pending));
+                buf.consume(buf.len() - std::mem::take(&mut c.lent_left));
                 c.recv = buf;
                 if c.phase == Phase::Closed || c.flags.has(Flags::CLOSE_NOW) {
                     c.recv.clear(&mut inner.pool);
