@@ -52,3 +52,16 @@ pub fn recv(sock: &impl AsRawFd, buf: &mut [u8]) -> io::Result<usize> {
 pub fn would_block(e: &io::Error) -> bool {
     e.kind() == io::ErrorKind::WouldBlock
 }
+
+/// Raises a listening socket's accept backlog to the system maximum. mio (like std)
+/// listens with 128, which a burst of connects overflows: the kernel then drops SYNs
+/// and clients stall a whole second on the retransmit. Linux accepts a second
+/// `listen` on a listening socket as "change the backlog".
+pub fn raise_backlog(sock: &impl AsRawFd) -> io::Result<()> {
+    // SAFETY: `listen` on a socket fd owned by `sock`; no memory is passed.
+    if unsafe { libc::listen(sock.as_raw_fd(), libc::SOMAXCONN) } == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}

@@ -221,6 +221,9 @@ impl Manager {
             crate::tern_log!(crate::log::Level::Error, "listen on {addr}: {e}");
             Error::from(e)
         })?;
+        if let Err(e) = crate::net::socket::raise_backlog(&listener) {
+            crate::tern_log!(crate::log::Level::Warn, "listen backlog on {addr}: {e}");
+        }
         let mut inner = self.inner.borrow_mut();
         let id = inner.alloc_id();
         inner.poll.registry().register(&mut listener, Token(id as usize), Interest::READABLE)?;
