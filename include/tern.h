@@ -23,6 +23,35 @@
 
 
 /**
+ * Longest chunk-size line accepted, extensions included and CRLF excluded. Extensions
+ * carry nothing tern uses; the bound stops a peer from streaming an endless line that
+ * costs CPU without ever producing a byte of body.
+ */
+#define MAX_SIZE_LINE 4096
+
+/**
+ * Most bytes accepted in the trailer section (field lines, their CRLFs and the final
+ * CRLF). Trailers are discarded, so this only bounds the work spent skipping them.
+ */
+#define MAX_TRAILER_BYTES (16 * 1024)
+
+/**
+ * Length of an IMF-fixdate such as `Sun, 06 Nov 1994 08:49:37 GMT`.
+ */
+#define DATE_LEN 29
+
+/**
+ * The last second IMF-fixdate can express (9999-12-31 23:59:59): its year has four
+ * digits. Later times are clamped to it rather than producing a malformed header.
+ */
+#define MAX_UNIX_SECS 253402300799
+
+/**
+ * The most header fields a request may carry (431 past it).
+ */
+#define MAX_HEADERS 100
+
+/**
  * Success.
  */
 #define TERN_OK 0
@@ -273,6 +302,11 @@
 #define TERN_TIMER_RUN_NOW 2
 
 /**
+ * Not found (tern_http_var, tern_http_basic_auth).
+ */
+#define TERN_ENOTFOUND -9
+
+/**
  * An immutable, reference-counted byte buffer. Every function argument named `take`
  * consumes one reference, whatever the call returns.
  */
@@ -283,6 +317,12 @@ typedef struct tern_bytes tern_bytes;
  * valid from its creation until its TERN_EV_CLOSE handler returns).
  */
 typedef struct tern_conn tern_conn;
+
+/**
+ * A parsed HTTP request (or response, client side): ev_data of TERN_EV_HTTP_MSG,
+ * valid only during that event. Copy what you need before returning.
+ */
+typedef struct tern_http_msg tern_http_msg;
 
 /**
  * An event loop and every connection on it (a handle). It belongs to the thread
@@ -336,6 +376,25 @@ typedef struct {
   const char *ptr;
   size_t len;
 } tern_str;
+
+/**
+ * One part of a multipart/form-data body.
+ */
+typedef struct {
+  tern_str name;
+  tern_str filename;
+  tern_str content_type;
+  tern_str body;
+} tern_http_part;
+
+/**
+ * Names one request for a deferred answer: the connection id and the request's
+ * position on it. A plain value: copy it to any thread.
+ */
+typedef struct {
+  uint64_t conn;
+  uint64_t seq;
+} tern_http_token;
 
 #ifdef __cplusplus
 extern "C" {
@@ -623,6 +682,160 @@ int tern_remote_close(tern_remote *r, tern_conn_id id);
  * TERN_ECLOSED). Any thread.
  */
 int tern_remote_call(tern_remote *r, tern_call_fn fn, void *user);
+
+/**
+ * Listens for HTTP/1.1 on `url` ("http://127.0.0.1:8000"; port 0 picks one).
+ * Each complete request arrives as TERN_EV_HTTP_MSG (body decoded); answer it with
+ * tern_http_reply / begin-write-end, or tern_http_defer it to another thread. A
+ * request neither answered nor deferred stays pending until answered on the loop
+ * thread or until TERN_OPT_DEFER_TIMEOUT_MS (then 503 and close). Malformed
+ * requests are answered by tern (400, 413, 414, 417, 431, 501, 505; 408 after
+ * TERN_OPT_HEADER_TIMEOUT_MS) and cost only their connection. Loop thread.
+ */
+tern_conn *tern_http_listen(tern_mgr *m, const char *url, tern_handler fn, void *user);
+
+/**
+ * The request method ("GET"). Loop thread, during the event.
+ */
+tern_str tern_http_method(const tern_http_msg *h);
+
+/**
+ * The path, without the query ("/a/b" of "/a/b?x=1"), not decoded. Loop thread.
+ */
+tern_str tern_http_uri(const tern_http_msg *h);
+
+/**
+ * The query, after '?' and without it ({NULL,0} if none). Loop thread.
+ */
+tern_str tern_http_query(const tern_http_msg *h);
+
+/**
+ * The value of the first header field called `name` (case-insensitive), or
+ * {NULL,0}. Loop thread.
+ */
+tern_str tern_http_header(const tern_http_msg *h, const char *name);
+
+/**
+ * The body, decoded from chunked if it was. Loop thread.
+ */
+tern_str tern_http_body(const tern_http_msg *h);
+
+/**
+ * The status of a response (client side); 0 for requests. Loop thread.
+ */
+int tern_http_status(const tern_http_msg *h);
+
+/**
+ * How many header fields the message has. Loop thread.
+ */
+size_t tern_http_header_count(const tern_http_msg *h);
+
+/**
+ * The `i`th header field, in arrival order: TERN_OK, or TERN_EINVAL past the end.
+ * Loop thread.
+ */
+int tern_http_header_at(const tern_http_msg *h, size_t i, tern_str *name, tern_str *value);
+
+/**
+ * Finds variable `name` in `buf` (a query string or an
+ * application/x-www-form-urlencoded body), URL-decodes its value into `dst`
+ * (NUL-terminated) and returns its length; TERN_ENOTFOUND if absent, TERN_EFULL if
+ * `dst_len` is too small, TERN_EINVAL for a bad %-escape. Any thread.
+ */
+int tern_http_var(tern_str buf, const char *name, char *dst, size_t dst_len);
+
+/**
+ * Whether `uri` matches the glob `pattern` (`?` one character, `*` any run without
+ * '/', `**` any run): 1 or 0. Any thread.
+ */
+int tern_http_match(tern_str uri, const char *pattern);
+
+/**
+ * Decodes `Authorization: Basic` credentials into `user` and `pass`
+ * (NUL-terminated): TERN_OK, TERN_ENOTFOUND without Basic credentials, TERN_EFULL
+ * if a buffer is too small. Loop thread.
+ */
+int tern_http_basic_auth(const tern_http_msg *h, char *user, size_t user_len, char *pass, size_t pass_len);
+
+/**
+ * Iterates a multipart/form-data request body: fills `part` with the part at
+ * `offset` (0 first) and returns the offset of the next, or 0 when there are no
+ * more parts (or the body is not multipart). The parts borrow the message.
+ * Loop thread, during the event.
+ */
+size_t tern_http_next_multipart(const tern_http_msg *h, size_t offset, tern_http_part *part);
+
+/**
+ * Answers the oldest request on `c` that is neither answered nor deferred:
+ * status, extra `headers` (lines each ending in "\r\n", or NULL) and `len` bytes
+ * of `body` (copied). tern adds Date, Content-Length and, when it will close,
+ * `Connection: close`. TERN_EPROTO if there is no such request. Loop thread.
+ */
+int tern_http_reply(tern_conn *c, int status, const char *headers, const void *body, size_t len);
+
+/**
+ * Like tern_http_reply with the body in `take` (consumed whatever this returns;
+ * released once written). NULL `take` means an empty body. Loop thread.
+ */
+int tern_http_reply_bytes(tern_conn *c, int status, const char *headers, tern_bytes *take);
+
+/**
+ * Starts a streamed answer to the oldest unanswered request: chunked, unless
+ * `headers` carries Content-Length (then write exactly that many bytes; for an
+ * HTTP/1.0 client, the end is marked by closing). Loop thread.
+ */
+int tern_http_begin(tern_conn *c, int status, const char *headers);
+
+/**
+ * Appends `len` bytes (copied) to the streamed answer. Loop thread.
+ */
+int tern_http_write(tern_conn *c, const void *data, size_t len);
+
+/**
+ * Appends `take` (consumed) to the streamed answer, without copying. Loop thread.
+ */
+int tern_http_write_bytes(tern_conn *c, tern_bytes *take);
+
+/**
+ * Ends the streamed answer; the connection then closes if the request or the
+ * answer asked for it. Loop thread.
+ */
+int tern_http_end(tern_conn *c);
+
+/**
+ * Defers request `h` (inside its TERN_EV_HTTP_MSG) to be answered later, from any
+ * thread, with tern_http_respond*. The request keeps its connection and its place
+ * among pipelined requests, whatever it said about `Connection: close`: the
+ * connection closes only after its answer is fully written. Unanswered after
+ * TERN_OPT_DEFER_TIMEOUT_MS, it gets 503 and the connection closes. Returns the
+ * token, or {0,0} on error (tern_last_error). Loop thread.
+ */
+tern_http_token tern_http_defer(tern_conn *c, const tern_http_msg *h);
+
+/**
+ * Answers a deferred request from any thread: status, extra `headers` (copied),
+ * and the body in `take` (consumed whatever this returns; NULL for none).
+ * TERN_ECLOSED if the request timed out or its connection is gone, TERN_EPROTO if
+ * it was already answered, TERN_EFULL past TERN_OPT_MAX_POSTED: in every error case
+ * the body is released here, once. Any thread; never blocks on the loop.
+ */
+int tern_http_respond(tern_remote *r, tern_http_token t, int status, const char *headers, tern_bytes *take);
+
+/**
+ * Starts a streamed answer to a deferred request (chunked unless `headers` has
+ * Content-Length). Any thread.
+ */
+int tern_http_respond_begin(tern_remote *r, tern_http_token t, int status, const char *headers);
+
+/**
+ * Appends `take` (consumed) to a streamed deferred answer. Any thread.
+ */
+int tern_http_respond_write(tern_remote *r, tern_http_token t, tern_bytes *take);
+
+/**
+ * Ends a streamed deferred answer. Any thread.
+ */
+int tern_http_respond_end(tern_remote *r, tern_http_token t);
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -8,6 +8,7 @@
 pub mod bytes;
 pub mod conn;
 pub mod error;
+pub mod http;
 pub mod log;
 pub mod net;
 pub mod options;

@@ -58,6 +58,17 @@ pub struct Conn {
     pub addrs: Vec<SocketAddr>,
     /// A timer owned by this connection (connect timeout, linger), 0 if none.
     pub timer: u64,
+    pub proto: Proto,
+}
+
+/// The protocol spoken on a connection, and its state.
+pub enum Proto {
+    /// Bytes in, bytes out: READ events.
+    Raw,
+    /// A listener whose accepted connections speak HTTP.
+    HttpListener,
+    /// The server side of HTTP/1.1.
+    Http(Box<crate::http::server::ServerConn>),
 }
 
 /// Per-connection booleans, kept in one word.
@@ -85,8 +96,8 @@ impl Flags {
     pub(crate) const DIRTY: u16 = 1 << 8;
     /// The peer sent EOF.
     pub(crate) const PEER_EOF: u16 = 1 << 9;
-    /// The send queue was non-empty since the last DRAIN.
-    pub(crate) const HAD_OUTPUT: u16 = 1 << 10;
+    /// The protocol layer has buffered input it could not process before.
+    pub(crate) const PARSE_MORE: u16 = 1 << 10;
     /// The poller reported the peer's FIN (or an error): a short read does not mean the
     /// kernel is empty, because the EOF behind the data raises no further edge.
     pub(crate) const PEER_HUP: u16 = 1 << 11;
@@ -118,6 +129,7 @@ impl Conn {
             close_error: None,
             addrs: Vec::new(),
             timer: 0,
+            proto: Proto::Raw,
         }
     }
 
@@ -147,5 +159,16 @@ impl Conn {
 
     pub fn peer_addr(&self) -> Option<SocketAddr> {
         self.stream().and_then(|s| s.peer_addr().ok())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// An idle connection must stay small: 10,000 of them under 1 KiB each, all
+    /// overheads included (this struct is the bulk; buffers are pooled, not held).
+    #[test]
+    fn idle_connection_record_is_small() {
+        let size = std::mem::size_of::<super::Conn>();
+        assert!(size <= 264, "Conn is {size} bytes");
     }
 }

@@ -131,6 +131,19 @@ impl SendQueue {
         }
     }
 
+    /// Moves everything queued in `other` to the end of this queue, in order.
+    pub fn append(&mut self, other: &mut SendQueue) {
+        debug_assert_eq!(other.head_off, 0, "a side queue is never partly written");
+        self.queued += other.queued;
+        self.chunks.append(&mut other.chunks);
+        other.queued = 0;
+    }
+
+    #[cfg(test)]
+    pub fn contiguous_for_tests(&self) -> Vec<u8> {
+        self.chunks.iter().flat_map(|c| c.bytes().iter().copied()).skip(self.head_off).collect()
+    }
+
     /// Discards everything queued, releasing every reference.
     pub fn clear(&mut self, pool: &mut BufPool) {
         while !self.chunks.is_empty() {

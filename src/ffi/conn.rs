@@ -39,6 +39,12 @@ pub struct tern_str {
     pub len: usize,
 }
 
+impl super::boundary::PanicDefault for tern_str {
+    fn panic_value() -> tern_str {
+        tern_str { ptr: std::ptr::null(), len: 0 }
+    }
+}
+
 impl tern_str {
     pub(crate) fn from_slice(s: &[u8]) -> tern_str {
         if s.is_empty() {
@@ -115,6 +121,10 @@ fn deliver(f: unsafe extern "C" fn(*mut tern_conn, c_int, *mut c_void, *mut c_vo
         Event::Read(data) | Event::Wakeup(data) => {
             let mut s = tern_str::from_slice(data);
             unsafe { f(c, code, &mut s as *mut tern_str as *mut c_void, user) }
+        }
+        Event::HttpMsg(m) => {
+            let p = *m as *const crate::http::msg::HttpMsg<'_> as *mut c_void;
+            unsafe { f(c, code, p, user) }
         }
         Event::Write(n) => {
             let mut n = *n;

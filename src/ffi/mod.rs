@@ -19,3 +19,4 @@ pub mod conn;
 pub mod ws;
 pub mod timer;
 pub mod remote;
+pub mod http;

@@ -2,6 +2,7 @@
 
 use super::Manager;
 use crate::conn::ConnId;
+use crate::http::msg::HttpMsg;
 
 /// One event for one connection. Borrowed data is valid for the call only.
 #[derive(Debug)]
@@ -24,6 +25,8 @@ pub enum Event<'a> {
     Wakeup(&'a [u8]),
     /// The send queue became empty.
     Drain,
+    /// A complete HTTP request (server) or response (client).
+    HttpMsg(&'a HttpMsg<'a>),
 }
 
 impl Event<'_> {
@@ -39,6 +42,7 @@ impl Event<'_> {
             Event::Close => 7,
             Event::Wakeup(_) => 12,
             Event::Drain => 13,
+            Event::HttpMsg(_) => 8,
         }
     }
 }

@@ -5,7 +5,7 @@
 use super::timers::TimerAction;
 use super::{Event, Manager, Ready, WAKER};
 use crate::conn::recv_buf::ReadOutcome;
-use crate::conn::{Conn, ConnId, Flags, Phase, Sock};
+use crate::conn::{Conn, ConnId, Flags, Phase, Proto, Sock};
 use crate::log::Level;
 use crate::net::socket;
 use crate::tern_log;
@@ -85,9 +85,9 @@ impl Manager {
             tern_log!(Level::Warn, "refusing connection from {addr}: {} connections open (MAX_CONNS)", inner.accepted);
             return None;
         }
-        let (handler, user) = {
+        let (handler, user, http) = {
             let l = inner.conns.get(&lid)?;
-            (l.handler.clone(), l.user)
+            (l.handler.clone(), l.user, matches!(l.proto, Proto::HttpListener))
         };
         let _ = stream.set_nodelay(true);
         let id = inner.alloc_id();
@@ -97,6 +97,9 @@ impl Manager {
         }
         let mut conn = Conn::new(id, Sock::Stream(stream), Phase::Open, handler, user);
         conn.flags.set(Flags::ACCEPTED);
+        if http {
+            conn.proto = Proto::Http(Box::default());
+        }
         inner.conns.insert(id, conn);
         inner.accepted += 1;
         Some(id)
@@ -107,10 +110,14 @@ impl Manager {
             let outcome = {
                 let mut guard = self.inner.borrow_mut();
                 let inner = &mut *guard;
-                let max = inner.opts.max_recv_buffer;
                 let Some(c) = inner.conns.get_mut(&id) else { return };
+                // An HTTP request is delivered whole: its head and body must fit.
+                let max = match c.proto {
+                    Proto::Raw | Proto::HttpListener => inner.opts.max_recv_buffer,
+                    Proto::Http(_) => inner.opts.max_recv_buffer.max(inner.opts.max_header_bytes + inner.opts.max_body_bytes),
+                };
                 c.flags.clear(Flags::READ_MORE);
-                let stop = Flags::CLOSE_DELIVERED | Flags::CLOSE_NOW | Flags::READ_PAUSED | Flags::LENT;
+                let stop = Flags::CLOSE_DELIVERED | Flags::CLOSE_NOW | Flags::READ_PAUSED | Flags::LENT | Flags::PEER_EOF;
                 if c.flags.has(stop) || !matches!(c.phase, Phase::Open | Phase::Lingering) {
                     return;
                 }
@@ -123,12 +130,16 @@ impl Manager {
                 if matches!(r, Ok(ReadOutcome::Full)) {
                     c.flags.set(Flags::READ_PAUSED);
                 }
-                (r, c.phase, c.flags.has(Flags::PEER_HUP))
+                (r, c.phase, c.flags.has(Flags::PEER_HUP), matches!(c.proto, Proto::Http(_)))
             };
             match outcome {
-                (Ok(ReadOutcome::Data { filled, .. }), phase, hup) => {
+                (Ok(ReadOutcome::Data { filled, .. }), phase, hup, http) => {
                     if phase == Phase::Open {
-                        self.deliver_read(id);
+                        if http {
+                            self.http_on_data(id);
+                        } else {
+                            self.deliver_read(id);
+                        }
                     }
                     if !filled && !hup {
                         // A short read took everything the kernel had; the next
@@ -136,10 +147,10 @@ impl Manager {
                         return;
                     }
                 }
-                (Ok(ReadOutcome::Eof), _, _) => return self.peer_eof(id),
-                (Ok(ReadOutcome::Full), _, _) => return,
-                (Err(e), _, _) if socket::would_block(&e) => return,
-                (Err(e), _, _) => return self.fail(id, format!("recv: {e}")),
+                (Ok(ReadOutcome::Eof), ..) => return self.peer_eof(id),
+                (Ok(ReadOutcome::Full), ..) => return,
+                (Err(e), ..) if socket::would_block(&e) => return,
+                (Err(e), ..) => return self.fail(id, format!("recv: {e}")),
             }
         }
         self.inner.borrow_mut().schedule(id, Flags::READ_MORE);
@@ -158,10 +169,6 @@ impl Manager {
             }
             let Sock::Stream(s) = &c.sock else { return };
             let f = c.sendq.flush(s, &mut inner.pool);
-            let drained = c.sendq.is_empty() && c.flags.has(Flags::HAD_OUTPUT);
-            if drained {
-                c.flags.clear(Flags::HAD_OUTPUT);
-            }
             (f.written, f.error, c.sendq.is_empty(), c.phase)
         };
         if let Some(e) = error {
@@ -171,6 +178,7 @@ impl Manager {
             self.emit(id, &Event::Write(written));
         }
         if drained && written > 0 {
+            // The queue just became empty (it was not before this write).
             self.emit(id, &Event::Drain);
         }
         if phase == Phase::Draining && drained {

@@ -3,8 +3,8 @@
 //! one CLOSE, releases every buffer and forgets the connection.
 
 use super::timers::TimerAction;
-use super::{Event, Manager};
-use crate::conn::{ConnId, Flags, Phase};
+use super::{Event, Inner, Manager};
+use crate::conn::{ConnId, Flags, Phase, Proto};
 use crate::error::Result;
 use std::time::{Duration, Instant};
 
@@ -15,24 +15,11 @@ impl Manager {
     /// Graceful close: what is queued is written first (within CLOSE_TIMEOUT_MS), then
     /// the connection is shut down and closed. Closing twice is fine.
     pub fn close(&self, id: ConnId) -> Result<()> {
-        let mut guard = self.inner.borrow_mut();
-        let inner = &mut *guard;
-        let close_ms = inner.opts.close_timeout_ms;
-        let Some(c) = inner.conns.get_mut(&id) else { return Err(crate::error::Error::Closed) };
-        match c.phase {
-            Phase::Open if !c.is_listener() => {
-                c.phase = Phase::Draining;
-                let old = std::mem::take(&mut c.timer);
-                inner.timers.cancel(old);
-                let t = inner.timers.add(Instant::now() + Duration::from_millis(close_ms), TimerAction::CloseDeadline(id));
-                if let Some(c) = inner.conns.get_mut(&id) {
-                    c.timer = t;
-                }
-                inner.schedule(id, Flags::DIRTY);
-            }
-            Phase::Open | Phase::Connecting => inner.schedule(id, Flags::CLOSE_NOW),
-            _ => {}
+        let mut inner = self.inner.borrow_mut();
+        if !inner.conns.contains_key(&id) {
+            return Err(crate::error::Error::Closed);
         }
+        inner.close_locked(id);
         Ok(())
     }
 
@@ -48,16 +35,7 @@ impl Manager {
 
     /// Closes with an error: ERROR(`msg`) then CLOSE, queue discarded.
     pub(super) fn fail(&self, id: ConnId, msg: String) {
-        let mut guard = self.inner.borrow_mut();
-        let inner = &mut *guard;
-        let Some(c) = inner.conns.get_mut(&id) else { return };
-        if c.flags.has(Flags::CLOSE_DELIVERED) {
-            return;
-        }
-        crate::tern_log!(crate::log::Level::Debug, "connection {id}: {msg}");
-        c.close_error.get_or_insert(msg.into_boxed_str());
-        c.sendq.clear(&mut inner.pool);
-        inner.schedule(id, Flags::CLOSE_NOW);
+        self.inner.borrow_mut().fail_locked(id, msg);
     }
 
     /// The peer will send nothing more. What is queued still goes out.
@@ -66,7 +44,9 @@ impl Manager {
             c.flags.set(Flags::PEER_EOF);
             c.phase
         });
+        let http = self.with_conn(id, |c| matches!(c.proto, Proto::Http(_))).unwrap_or(false);
         match phase {
+            Ok(Phase::Open) if http => self.http_on_eof(id),
             Ok(Phase::Open) => {
                 let _ = self.close(id);
             }
@@ -120,6 +100,11 @@ impl Manager {
             let timer = std::mem::take(&mut c.timer);
             let accepted = c.flags.has(Flags::ACCEPTED);
             let error = c.close_error.take();
+            if let Proto::Http(h) = &c.proto {
+                for seq in h.deferred_seqs() {
+                    self.defer.remove((id, seq));
+                }
+            }
             inner.timers.cancel(timer);
             if accepted {
                 inner.accepted -= 1;
@@ -175,5 +160,39 @@ impl Manager {
         };
         drop(timers);
         true
+    }
+}
+
+impl Inner {
+    /// `Manager::close` for callers that already hold the state.
+    pub(crate) fn close_locked(&mut self, id: ConnId) {
+        let close_ms = self.opts.close_timeout_ms;
+        let Some(c) = self.conns.get_mut(&id) else { return };
+        match c.phase {
+            Phase::Open if !c.is_listener() => {
+                c.phase = Phase::Draining;
+                let old = std::mem::take(&mut c.timer);
+                self.timers.cancel(old);
+                let t = self.timers.add(Instant::now() + Duration::from_millis(close_ms), TimerAction::CloseDeadline(id));
+                if let Some(c) = self.conns.get_mut(&id) {
+                    c.timer = t;
+                }
+                self.schedule(id, Flags::DIRTY);
+            }
+            Phase::Open | Phase::Connecting => self.schedule(id, Flags::CLOSE_NOW),
+            _ => {}
+        }
+    }
+
+    /// `Manager::fail` for callers that already hold the state.
+    pub(crate) fn fail_locked(&mut self, id: ConnId, msg: String) {
+        let Some(c) = self.conns.get_mut(&id) else { return };
+        if c.flags.has(Flags::CLOSE_DELIVERED) {
+            return;
+        }
+        crate::tern_log!(crate::log::Level::Debug, "connection {id}: {msg}");
+        c.close_error.get_or_insert(msg.into_boxed_str());
+        c.sendq.clear(&mut self.pool);
+        self.schedule(id, Flags::CLOSE_NOW);
     }
 }

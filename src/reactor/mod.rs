@@ -17,6 +17,7 @@ mod timers;
 pub use event::{Event, Handler};
 pub use remote::{Msg, Remote};
 pub use timers::TimerFn;
+pub(crate) use timers::TimerAction;
 
 use crate::bytes::Bytes;
 use crate::conn::pool::BufPool;
@@ -33,7 +34,10 @@ use std::net::SocketAddr;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use timers::{TimerAction, Timers, UserTimer};
+use timers::{Timers, UserTimer};
+use crate::http::date::DateCache;
+use crate::http::defer::DeferRegistry;
+use crate::http::parse::Head;
 
 const WAKER: Token = Token(usize::MAX);
 
@@ -48,15 +52,18 @@ struct Ready {
     hup: bool,
 }
 
-struct Inner {
+pub(crate) struct Inner {
     poll: Poll,
     events: Events,
     ready: Vec<Ready>,
-    conns: IdMap<Conn>,
+    pub(crate) conns: IdMap<Conn>,
     next_id: ConnId,
-    opts: Options,
-    pool: BufPool,
-    timers: Timers,
+    pub(crate) opts: Options,
+    pub(crate) pool: BufPool,
+    pub(crate) timers: Timers,
+    /// Scratch for the request head being delivered (one at a time on the loop).
+    pub(crate) http_head: Head,
+    pub(crate) date: DateCache,
     /// Connections with something to do after the current handler returns.
     work: Vec<ConnId>,
     work_spare: Vec<ConnId>,
@@ -69,7 +76,9 @@ struct Inner {
 /// An event loop and every connection on it. Single-threaded: it belongs to the
 /// thread that polls it; other threads use a [`Remote`].
 pub struct Manager {
-    inner: RefCell<Inner>,
+    pub(crate) inner: RefCell<Inner>,
+    /// Deferred HTTP requests that may still be answered, shared with remotes.
+    defer: Arc<DeferRegistry>,
     /// Created on the first `remote()`, with the MAX_POSTED in force then.
     hub: OnceCell<Hub>,
     polling: Cell<bool>,
@@ -104,12 +113,15 @@ impl Manager {
                 opts: Options::default(),
                 pool: BufPool::default(),
                 timers: Timers::default(),
+                http_head: Head::default(),
+                date: DateCache::new(),
                 work: Vec::new(),
                 work_spare: Vec::new(),
                 waker,
                 resolver,
                 accepted: 0,
             }),
+            defer: Arc::default(),
             hub: OnceCell::new(),
             polling: Cell::new(false),
             freeing: Cell::new(false),
@@ -215,6 +227,19 @@ impl Manager {
         }
     }
 
+    /// Listens on `http://ADDR:PORT`: accepted connections speak HTTP/1.1 and their
+    /// handler gets HttpMsg events instead of Read.
+    pub fn http_listen(&self, url: &str, handler: Rc<dyn Handler>, user: usize) -> Result<ConnId> {
+        let u = Url::parse(url, 80)?;
+        if u.scheme != "http" {
+            return Err(Error::Invalid);
+        }
+        let Target::Addr(a) = u.target() else { return Err(Error::Invalid) };
+        let id = self.listen_addr(a, handler, user)?;
+        self.with_conn_mut(id, |c| c.proto = crate::conn::Proto::HttpListener)?;
+        Ok(id)
+    }
+
     pub fn listen_addr(&self, addr: SocketAddr, handler: Rc<dyn Handler>, user: usize) -> Result<ConnId> {
         self.check_alive()?;
         let mut listener = mio::net::TcpListener::bind(addr).map_err(|e| {
@@ -303,7 +328,6 @@ impl Manager {
             return Ok(());
         }
         push(&mut conn.sendq, &mut inner.pool);
-        conn.flags.set(Flags::HAD_OUTPUT);
         inner.schedule(id, Flags::DIRTY);
         Ok(())
     }
@@ -437,6 +461,7 @@ impl Manager {
                     _ => None,
                 }),
                 TimerAction::AcceptRetry(id) => self.accept_ready(id),
+                TimerAction::Proto(id) => self.http_on_timer(id, tid),
             }
         }
     }
@@ -466,7 +491,7 @@ impl Manager {
         self.check_alive()?;
         let hub = self.hub.get_or_init(|| {
             let inner = self.inner.borrow();
-            Hub::new(inner.opts.max_posted, inner.waker.clone())
+            Hub::new(inner.opts.max_posted, inner.waker.clone(), self.defer.clone())
         });
         Ok(hub.remote())
     }
@@ -501,6 +526,7 @@ impl Manager {
                 self.handled.set(self.handled.get() + 1);
                 f(self);
             }
+            Msg::Http(a) => self.http_on_respond(a.token, a.step, a.status, &a.headers, a.body),
         }
     }
 
@@ -536,7 +562,7 @@ impl Manager {
         }
     }
 
-    fn call_raw(&self, id: ConnId, ev: &Event<'_>) {
+    pub(crate) fn call_raw(&self, id: ConnId, ev: &Event<'_>) {
         let (handler, need_open) = {
             let mut inner = self.inner.borrow_mut();
             let Some(c) = inner.conns.get_mut(&id) else { return };
@@ -635,6 +661,14 @@ impl Manager {
         if flags.has(Flags::READ_MORE) {
             self.read_ready(id);
         }
+        if flags.has(Flags::PARSE_MORE) {
+            self.with_conn_mut(id, |c| c.flags.clear(Flags::PARSE_MORE)).ok();
+            self.http_on_data(id);
+        }
+    }
+
+    pub(crate) fn defer_registry(&self) -> &DeferRegistry {
+        &self.defer
     }
 
     fn ensure_open(&self, id: ConnId) {
@@ -660,7 +694,7 @@ impl Inner {
     }
 
     /// Sets `flag` on the connection and puts it on the work list (once).
-    fn schedule(&mut self, id: ConnId, flag: u16) {
+    pub(crate) fn schedule(&mut self, id: ConnId, flag: u16) {
         if let Some(c) = self.conns.get_mut(&id) {
             c.flags.set(flag);
             if !c.flags.has(Flags::IN_WORK) {

@@ -6,6 +6,7 @@ use super::Manager;
 use crate::bytes::Bytes;
 use crate::conn::ConnId;
 use crate::error::{Error, Result};
+use crate::http::defer::{DeferRegistry, Step as DeferStep, Token};
 use crossbeam_channel::{bounded, Receiver, Sender, TrySendError};
 use mio::Waker;
 use parking_lot::RwLock;
@@ -23,6 +24,17 @@ pub enum Msg {
     Wakeup(ConnId, Option<Bytes>),
     Close(ConnId),
     Call(Call),
+    /// A step of the answer to a deferred HTTP request.
+    Http(HttpAnswer),
+}
+
+/// What `Remote::http_respond*` posts.
+pub struct HttpAnswer {
+    pub token: Token,
+    pub step: DeferStep,
+    pub status: u16,
+    pub headers: Box<[u8]>,
+    pub body: Option<Bytes>,
 }
 
 struct Shared {
@@ -33,6 +45,7 @@ struct Shared {
     /// A wake is already on its way; further posts need not make the syscall.
     wake_pending: AtomicBool,
     waker: Arc<Waker>,
+    defer: Arc<DeferRegistry>,
 }
 
 /// A handle other threads use to post to one manager. Cheap to clone; outlives the
@@ -84,6 +97,23 @@ impl Remote {
     pub fn call(&self, f: impl FnOnce(&Manager) + Send + 'static) -> Result<()> {
         self.post(Msg::Call(Box::new(f)))
     }
+
+    /// Posts one step of the answer to a deferred request. Checked first against the
+    /// requests still waiting: `Closed` once the request timed out or its connection
+    /// is gone, `Protocol` for a second answer or a step out of order. On any error
+    /// `body` is released here.
+    pub fn http_respond(&self, token: Token, step: DeferStep, status: u16, headers: &[u8], body: Option<Bytes>) -> Result<()> {
+        if step != DeferStep::Write && (!(100..=999).contains(&status) || !crate::http::response::valid_extra_headers(headers)) {
+            return Err(Error::Invalid);
+        }
+        self.shared.defer.advance(token, step)?;
+        let answer = HttpAnswer { token, step, status, headers: headers.into(), body };
+        let r = self.post(Msg::Http(answer));
+        if r.is_err() {
+            self.shared.defer.remove(token);
+        }
+        r
+    }
 }
 
 /// The loop's end of the channel.
@@ -93,9 +123,9 @@ pub struct Hub {
 }
 
 impl Hub {
-    pub fn new(capacity: usize, waker: Arc<Waker>) -> Hub {
+    pub fn new(capacity: usize, waker: Arc<Waker>, defer: Arc<DeferRegistry>) -> Hub {
         let (tx, rx) = bounded(capacity);
-        let shared = Arc::new(Shared { tx, closed: RwLock::new(false), wake_pending: AtomicBool::new(false), waker });
+        let shared = Arc::new(Shared { tx, closed: RwLock::new(false), wake_pending: AtomicBool::new(false), waker, defer });
         Hub { shared, rx }
     }
 

@@ -26,6 +26,8 @@ pub enum TimerAction {
     CloseDeadline(ConnId),
     /// Retry accepting after running out of descriptors.
     AcceptRetry(ConnId),
+    /// The connection's protocol layer has a deadline.
+    Proto(ConnId),
 }
 
 #[derive(Default)]

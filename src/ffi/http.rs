@@ -1,0 +1,362 @@
+//! HTTP/1.1: listening, reading requests, answering them inline or from any thread.
+
+use super::boundary::{c_slice, c_str, set_last_error, status, try_ref, Castable};
+use super::bytes::{take_ref, tern_bytes};
+use super::conn::{conn, open_with, tern_conn, tern_handler, tern_str, CHandler};
+use super::mgr::tern_mgr;
+use super::remote::tern_remote;
+use crate::error::Error;
+use crate::http::defer::Step;
+use crate::http::msg::HttpMsg;
+use crate::http::server::Body;
+use crate::http::util;
+use crate::reactor::Remote;
+use std::ffi::{c_char, c_int, c_void};
+
+/// A parsed HTTP request (or response, client side): ev_data of TERN_EV_HTTP_MSG,
+/// valid only during that event. Copy what you need before returning.
+pub struct tern_http_msg {
+    _private: [u8; 0],
+}
+
+impl Castable for tern_http_msg {
+    type Rust = HttpMsg<'static>;
+}
+
+/// Names one request for a deferred answer: the connection id and the request's
+/// position on it. A plain value: copy it to any thread.
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct tern_http_token {
+    pub conn: u64,
+    pub seq: u64,
+}
+
+fn msg<'a>(h: *const tern_http_msg) -> Option<&'a HttpMsg<'a>> {
+    try_ref(h)
+}
+
+fn opt_str(p: *const c_char) -> Result<&'static [u8], Error> {
+    if p.is_null() {
+        Ok(b"")
+    } else {
+        c_str(p).map(str::as_bytes)
+    }
+}
+
+fn status_u16(status: c_int) -> Result<u16, Error> {
+    u16::try_from(status).ok().filter(|s| (100..=999).contains(s)).ok_or(Error::Invalid)
+}
+
+/// Listens for HTTP/1.1 on `url` ("http://127.0.0.1:8000"; port 0 picks one).
+/// Each complete request arrives as TERN_EV_HTTP_MSG (body decoded); answer it with
+/// tern_http_reply / begin-write-end, or tern_http_defer it to another thread. A
+/// request neither answered nor deferred stays pending until answered on the loop
+/// thread or until TERN_OPT_DEFER_TIMEOUT_MS (then 503 and close). Malformed
+/// requests are answered by tern (400, 413, 414, 417, 431, 501, 505; 408 after
+/// TERN_OPT_HEADER_TIMEOUT_MS) and cost only their connection. Loop thread.
+#[no_mangle]
+pub extern "C" fn tern_http_listen(m: *mut tern_mgr, url: *const c_char, r#fn: tern_handler, user: *mut c_void) -> *mut tern_conn {
+    boundary! { open_with(m, url, |m, url| m.http_listen(url, CHandler::boxed(r#fn), user as usize)) }
+}
+
+/// The request method ("GET"). Loop thread, during the event.
+#[no_mangle]
+pub extern "C" fn tern_http_method(h: *const tern_http_msg) -> tern_str {
+    boundary! { tern_str::from_slice(msg(h).map_or(&[][..], HttpMsg::method)) }
+}
+
+/// The path, without the query ("/a/b" of "/a/b?x=1"), not decoded. Loop thread.
+#[no_mangle]
+pub extern "C" fn tern_http_uri(h: *const tern_http_msg) -> tern_str {
+    boundary! { tern_str::from_slice(msg(h).map_or(&[][..], HttpMsg::uri)) }
+}
+
+/// The query, after '?' and without it ({NULL,0} if none). Loop thread.
+#[no_mangle]
+pub extern "C" fn tern_http_query(h: *const tern_http_msg) -> tern_str {
+    boundary! { tern_str::from_slice(msg(h).map_or(&[][..], HttpMsg::query)) }
+}
+
+/// The value of the first header field called `name` (case-insensitive), or
+/// {NULL,0}. Loop thread.
+#[no_mangle]
+pub extern "C" fn tern_http_header(h: *const tern_http_msg, name: *const c_char) -> tern_str {
+    boundary! {
+        match (msg(h), c_str(name)) {
+            (Some(m), Ok(n)) => tern_str::from_slice(m.header(n.as_bytes()).unwrap_or(&[])),
+            _ => tern_str::from_slice(&[]),
+        }
+    }
+}
+
+/// The body, decoded from chunked if it was. Loop thread.
+#[no_mangle]
+pub extern "C" fn tern_http_body(h: *const tern_http_msg) -> tern_str {
+    boundary! { tern_str::from_slice(msg(h).map_or(&[][..], HttpMsg::body)) }
+}
+
+/// The status of a response (client side); 0 for requests. Loop thread.
+#[no_mangle]
+pub extern "C" fn tern_http_status(h: *const tern_http_msg) -> c_int {
+    boundary! { msg(h).map_or(0, |m| c_int::from(m.status())) }
+}
+
+/// How many header fields the message has. Loop thread.
+#[no_mangle]
+pub extern "C" fn tern_http_header_count(h: *const tern_http_msg) -> usize {
+    boundary! { msg(h).map_or(0, HttpMsg::header_count) }
+}
+
+/// The `i`th header field, in arrival order: TERN_OK, or TERN_EINVAL past the end.
+/// Loop thread.
+#[no_mangle]
+pub extern "C" fn tern_http_header_at(h: *const tern_http_msg, i: usize, name: *mut tern_str, value: *mut tern_str) -> c_int {
+    boundary! {
+        let Some((n, v)) = msg(h).and_then(|m| m.header_at(i)) else { return Error::Invalid.code() };
+        // SAFETY: the caller passes valid out-pointers or NULL.
+        unsafe {
+            if let Some(name) = name.as_mut() {
+                *name = tern_str::from_slice(n);
+            }
+            if let Some(value) = value.as_mut() {
+                *value = tern_str::from_slice(v);
+            }
+        }
+        0
+    }
+}
+
+/// Not found (tern_http_var, tern_http_basic_auth).
+pub const TERN_ENOTFOUND: c_int = -9;
+
+/// Finds variable `name` in `buf` (a query string or an
+/// application/x-www-form-urlencoded body), URL-decodes its value into `dst`
+/// (NUL-terminated) and returns its length; TERN_ENOTFOUND if absent, TERN_EFULL if
+/// `dst_len` is too small, TERN_EINVAL for a bad %-escape. Any thread.
+#[no_mangle]
+pub extern "C" fn tern_http_var(buf: tern_str, name: *const c_char, dst: *mut c_char, dst_len: usize) -> c_int {
+    boundary! {
+        let (Ok(src), Ok(name)) = (c_slice(buf.ptr as *const c_void, buf.len), c_str(name)) else { return Error::Invalid.code() };
+        if dst.is_null() || dst_len == 0 {
+            return Error::Invalid.code();
+        }
+        // SAFETY: the caller passed `dst` valid for `dst_len` bytes.
+        let out = unsafe { std::slice::from_raw_parts_mut(dst as *mut u8, dst_len) };
+        match util::var(src, name.as_bytes(), out) {
+            Ok(n) => n as c_int,
+            Err(util::VarError::NotFound) => TERN_ENOTFOUND,
+            Err(util::VarError::TooSmall) => Error::Full.code(),
+            Err(util::VarError::BadEncoding) => Error::Invalid.code(),
+        }
+    }
+}
+
+/// Whether `uri` matches the glob `pattern` (`?` one character, `*` any run without
+/// '/', `**` any run): 1 or 0. Any thread.
+#[no_mangle]
+pub extern "C" fn tern_http_match(uri: tern_str, pattern: *const c_char) -> c_int {
+    boundary! {
+        match (c_slice(uri.ptr as *const c_void, uri.len), c_str(pattern)) {
+            (Ok(u), Ok(p)) => c_int::from(util::glob_match(p.as_bytes(), u)),
+            _ => 0,
+        }
+    }
+}
+
+/// Decodes `Authorization: Basic` credentials into `user` and `pass`
+/// (NUL-terminated): TERN_OK, TERN_ENOTFOUND without Basic credentials, TERN_EFULL
+/// if a buffer is too small. Loop thread.
+#[no_mangle]
+pub extern "C" fn tern_http_basic_auth(h: *const tern_http_msg, user: *mut c_char, user_len: usize, pass: *mut c_char, pass_len: usize) -> c_int {
+    boundary! {
+        let Some(m) = msg(h) else { return Error::Invalid.code() };
+        if user.is_null() || pass.is_null() {
+            return Error::Invalid.code();
+        }
+        let Some(v) = m.header(b"authorization") else { return TERN_ENOTFOUND };
+        // SAFETY: the caller passed buffers valid for the given lengths.
+        let (u, p) = unsafe {
+            (std::slice::from_raw_parts_mut(user as *mut u8, user_len), std::slice::from_raw_parts_mut(pass as *mut u8, pass_len))
+        };
+        match util::basic_auth(v, u, p) {
+            Some(_) => 0,
+            None if v.len() > 6 && v[..6].eq_ignore_ascii_case(b"basic ") => Error::Full.code(),
+            None => TERN_ENOTFOUND,
+        }
+    }
+}
+
+/// One part of a multipart/form-data body.
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct tern_http_part {
+    pub name: tern_str,
+    pub filename: tern_str,
+    pub content_type: tern_str,
+    pub body: tern_str,
+}
+
+/// Iterates a multipart/form-data request body: fills `part` with the part at
+/// `offset` (0 first) and returns the offset of the next, or 0 when there are no
+/// more parts (or the body is not multipart). The parts borrow the message.
+/// Loop thread, during the event.
+#[no_mangle]
+pub extern "C" fn tern_http_next_multipart(h: *const tern_http_msg, offset: usize, part: *mut tern_http_part) -> usize {
+    boundary! {
+        let Some(m) = msg(h) else { return 0 };
+        let Some(boundary) = m.header(b"content-type").and_then(util::multipart_boundary) else { return 0 };
+        let Some((p, next)) = util::multipart_next(m.body(), boundary, offset) else { return 0 };
+        // SAFETY: the caller passes a valid out-pointer or NULL.
+        if let Some(out) = unsafe { part.as_mut() } {
+            *out = tern_http_part {
+                name: tern_str::from_slice(p.name),
+                filename: tern_str::from_slice(p.filename),
+                content_type: tern_str::from_slice(p.content_type),
+                body: tern_str::from_slice(p.body),
+            };
+        }
+        next
+    }
+}
+
+/// Answers the oldest request on `c` that is neither answered nor deferred:
+/// status, extra `headers` (lines each ending in "\r\n", or NULL) and `len` bytes
+/// of `body` (copied). tern adds Date, Content-Length and, when it will close,
+/// `Connection: close`. TERN_EPROTO if there is no such request. Loop thread.
+#[no_mangle]
+pub extern "C" fn tern_http_reply(c: *mut tern_conn, status: c_int, headers: *const c_char, body: *const c_void, len: usize) -> c_int {
+    boundary! {
+        status_of(|| {
+            let (m, id) = conn(c)?;
+            m.http_reply(id, status_u16(status)?, opt_str(headers)?, Body::Copy(c_slice(body, len)?))
+        })
+    }
+}
+
+/// Like tern_http_reply with the body in `take` (consumed whatever this returns;
+/// released once written). NULL `take` means an empty body. Loop thread.
+#[no_mangle]
+pub extern "C" fn tern_http_reply_bytes(c: *mut tern_conn, status: c_int, headers: *const c_char, take: *mut tern_bytes) -> c_int {
+    boundary! {
+        let b = take_ref(take);
+        status_of(|| {
+            let (m, id) = conn(c)?;
+            let body = b.map_or(Body::Copy(&[]), Body::Shared);
+            m.http_reply(id, status_u16(status)?, opt_str(headers)?, body)
+        })
+    }
+}
+
+/// Starts a streamed answer to the oldest unanswered request: chunked, unless
+/// `headers` carries Content-Length (then write exactly that many bytes; for an
+/// HTTP/1.0 client, the end is marked by closing). Loop thread.
+#[no_mangle]
+pub extern "C" fn tern_http_begin(c: *mut tern_conn, status: c_int, headers: *const c_char) -> c_int {
+    boundary! {
+        status_of(|| {
+            let (m, id) = conn(c)?;
+            m.http_begin(id, status_u16(status)?, opt_str(headers)?)
+        })
+    }
+}
+
+/// Appends `len` bytes (copied) to the streamed answer. Loop thread.
+#[no_mangle]
+pub extern "C" fn tern_http_write(c: *mut tern_conn, data: *const c_void, len: usize) -> c_int {
+    boundary! { status_of(|| { let (m, id) = conn(c)?; m.http_write(id, Body::Copy(c_slice(data, len)?)) }) }
+}
+
+/// Appends `take` (consumed) to the streamed answer, without copying. Loop thread.
+#[no_mangle]
+pub extern "C" fn tern_http_write_bytes(c: *mut tern_conn, take: *mut tern_bytes) -> c_int {
+    boundary! {
+        let b = take_ref(take);
+        status_of(|| { let (m, id) = conn(c)?; m.http_write(id, Body::Shared(b.ok_or(Error::Invalid)?)) })
+    }
+}
+
+/// Ends the streamed answer; the connection then closes if the request or the
+/// answer asked for it. Loop thread.
+#[no_mangle]
+pub extern "C" fn tern_http_end(c: *mut tern_conn) -> c_int {
+    boundary! { status_of(|| { let (m, id) = conn(c)?; m.http_end(id) }) }
+}
+
+/// Defers request `h` (inside its TERN_EV_HTTP_MSG) to be answered later, from any
+/// thread, with tern_http_respond*. The request keeps its connection and its place
+/// among pipelined requests, whatever it said about `Connection: close`: the
+/// connection closes only after its answer is fully written. Unanswered after
+/// TERN_OPT_DEFER_TIMEOUT_MS, it gets 503 and the connection closes. Returns the
+/// token, or {0,0} on error (tern_last_error). Loop thread.
+#[no_mangle]
+pub extern "C" fn tern_http_defer(c: *mut tern_conn, h: *const tern_http_msg) -> tern_http_token {
+    boundary_token(|| {
+        let (m, id) = conn(c)?;
+        let seq = msg(h).ok_or(Error::Invalid)?.seq();
+        let (conn, seq) = m.http_defer(id, seq)?;
+        Ok(tern_http_token { conn, seq })
+    })
+}
+
+fn boundary_token(f: impl FnOnce() -> Result<tern_http_token, Error>) -> tern_http_token {
+    let none = tern_http_token { conn: 0, seq: 0 };
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
+        Ok(Ok(t)) => t,
+        Ok(Err(e)) => {
+            set_last_error(e);
+            none
+        }
+        Err(_) => {
+            set_last_error(Error::Internal);
+            none
+        }
+    }
+}
+
+fn status_of(f: impl FnOnce() -> Result<(), Error>) -> c_int {
+    status(f())
+}
+
+fn respond(r: *mut tern_remote, t: tern_http_token, step: Step, status: c_int, headers: *const c_char, body: Option<crate::bytes::Bytes>) -> c_int {
+    status_of(|| {
+        let r: &Remote = try_ref(r).ok_or(Error::Invalid)?;
+        let status = if step == Step::Write || step == Step::End { 200 } else { status_u16(status)? };
+        r.http_respond((t.conn, t.seq), step, status, opt_str(headers)?, body)
+    })
+}
+
+/// Answers a deferred request from any thread: status, extra `headers` (copied),
+/// and the body in `take` (consumed whatever this returns; NULL for none).
+/// TERN_ECLOSED if the request timed out or its connection is gone, TERN_EPROTO if
+/// it was already answered, TERN_EFULL past TERN_OPT_MAX_POSTED: in every error case
+/// the body is released here, once. Any thread; never blocks on the loop.
+#[no_mangle]
+pub extern "C" fn tern_http_respond(r: *mut tern_remote, t: tern_http_token, status: c_int, headers: *const c_char, take: *mut tern_bytes) -> c_int {
+    boundary! { respond(r, t, Step::Whole, status, headers, take_ref(take)) }
+}
+
+/// Starts a streamed answer to a deferred request (chunked unless `headers` has
+/// Content-Length). Any thread.
+#[no_mangle]
+pub extern "C" fn tern_http_respond_begin(r: *mut tern_remote, t: tern_http_token, status: c_int, headers: *const c_char) -> c_int {
+    boundary! { respond(r, t, Step::Begin, status, headers, None) }
+}
+
+/// Appends `take` (consumed) to a streamed deferred answer. Any thread.
+#[no_mangle]
+pub extern "C" fn tern_http_respond_write(r: *mut tern_remote, t: tern_http_token, take: *mut tern_bytes) -> c_int {
+    boundary! {
+        let b = take_ref(take);
+        if b.is_none() {
+            return Error::Invalid.code();
+        }
+        respond(r, t, Step::Write, 0, std::ptr::null(), b)
+    }
+}
+
+/// Ends a streamed deferred answer. Any thread.
+#[no_mangle]
+pub extern "C" fn tern_http_respond_end(r: *mut tern_remote, t: tern_http_token) -> c_int {
+    boundary! { respond(r, t, Step::End, 0, std::ptr::null(), None) }
+}

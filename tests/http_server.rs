@@ -1,0 +1,316 @@
+//! The HTTP/1.1 server through the Rust API, with raw-socket clients on 127.0.0.1.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{mpsc, Arc};
+use std::time::{Duration, Instant};
+use tern::http::defer::Step;
+use tern::http::server::Body;
+use tern::{Bytes, ConnId, Error, Event, Manager, Opt, Remote};
+
+/// A server on its own thread. Paths: `/defer?ms=N` answers from a worker after N
+/// ms; `/pending` is neither answered nor deferred; anything else gets "hello\n".
+struct Server {
+    port: u16,
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+    /// Results of late responds, reported by workers.
+    respond_results: mpsc::Receiver<Result<(), Error>>,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(t) = self.thread.take() {
+            t.join().unwrap();
+        }
+    }
+}
+
+fn start(opts: &[(Opt, i64)]) -> Server {
+    let (port_tx, port_rx) = mpsc::channel();
+    let (res_tx, res_rx) = mpsc::channel();
+    let stop = Arc::new(AtomicBool::new(false));
+    let stop2 = stop.clone();
+    let opts = opts.to_vec();
+    let thread = std::thread::spawn(move || {
+        let m = Manager::new().unwrap();
+        for (o, v) in opts {
+            m.set_option(o, v).unwrap();
+        }
+        let remote: Remote = m.remote().unwrap();
+        let handler = Rc::new(move |m: &Manager, id: ConnId, ev: &Event<'_>| {
+            let Event::HttpMsg(msg) = ev else { return };
+            let uri = msg.uri();
+            if uri == b"/defer" {
+                let ms: u64 = std::str::from_utf8(msg.query()).unwrap().trim_start_matches("ms=").parse().unwrap();
+                let token = m.http_defer(id, msg.seq()).unwrap();
+                let r = remote.clone();
+                let res = res_tx.clone();
+                std::thread::spawn(move || {
+                    std::thread::sleep(Duration::from_millis(ms));
+                    let body = format!("deferred {ms}\n");
+                    res.send(r.http_respond(token, Step::Whole, 200, b"", Some(Bytes::copy_from(body.as_bytes())))).unwrap();
+                });
+            } else if uri == b"/echo" {
+                m.http_reply(id, 200, b"", Body::Copy(msg.body())).unwrap();
+            } else if uri != b"/pending" {
+                m.http_reply(id, 200, b"Content-Type: text/plain\r\n", Body::Copy(b"hello\n")).unwrap();
+            }
+        });
+        let lid = m.http_listen("http://127.0.0.1:0", handler, 0).unwrap();
+        port_tx.send(m.local_addr(lid).unwrap().port()).unwrap();
+        while !stop2.load(Ordering::SeqCst) {
+            m.poll(Some(Duration::from_millis(5))).unwrap();
+        }
+    });
+    let port = port_rx.recv_timeout(Duration::from_secs(5)).unwrap();
+    Server { port, stop, thread: Some(thread), respond_results: res_rx }
+}
+
+fn connect(port: u16) -> TcpStream {
+    let s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    s
+}
+
+/// Everything the server sends until it closes.
+fn read_to_eof(s: &mut TcpStream) -> String {
+    let mut out = Vec::new();
+    s.read_to_end(&mut out).unwrap();
+    String::from_utf8(out).unwrap()
+}
+
+/// One response: head and a Content-Length body.
+fn read_response(s: &mut TcpStream) -> (u16, String, String) {
+    let mut buf = Vec::new();
+    let mut byte = [0u8; 1];
+    while !buf.ends_with(b"\r\n\r\n") {
+        assert_eq!(s.read(&mut byte).unwrap(), 1, "EOF inside a response head: {:?}", String::from_utf8_lossy(&buf));
+        buf.push(byte[0]);
+    }
+    let head = String::from_utf8(buf).unwrap();
+    let status = head[9..12].parse().unwrap();
+    let len = head
+        .lines()
+        .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().parse::<usize>().unwrap()))
+        .unwrap_or(0);
+    let mut body = vec![0u8; len];
+    s.read_exact(&mut body).unwrap();
+    (status, head, String::from_utf8(body).unwrap())
+}
+
+#[test]
+fn get_has_date_length_and_keeps_alive() {
+    let srv = start(&[]);
+    let mut s = connect(srv.port);
+    for _ in 0..3 {
+        s.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+        let (status, head, body) = read_response(&mut s);
+        assert_eq!(status, 200);
+        assert_eq!(body, "hello\n");
+        assert!(head.contains("\r\nDate: ") && head.contains("Content-Length: 6\r\n"), "{head}");
+        assert!(!head.contains("Connection: close"));
+    }
+}
+
+#[test]
+fn three_pipelined_requests_in_one_write_are_answered_in_order() {
+    let srv = start(&[]);
+    let mut s = connect(srv.port);
+    s.write_all(b"GET /a HTTP/1.1\r\nHost: x\r\n\r\nPOST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabcGET /c HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let all = read_to_eof(&mut s);
+    let bodies: Vec<&str> = all.split("\r\n\r\n").skip(1).map(|p| p.split("HTTP/1.1").next().unwrap()).collect();
+    assert_eq!(bodies, vec!["hello\n", "abc", "hello\n"], "{all}");
+    assert!(all.ends_with("hello\n"));
+    assert_eq!(all.matches("Connection: close").count(), 1);
+}
+
+#[test]
+fn deferred_answer_with_connection_close_arrives_whole_then_eof() {
+    let srv = start(&[]);
+    let mut s = connect(srv.port);
+    s.write_all(b"GET /defer?ms=100 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").unwrap();
+    let t = Instant::now();
+    let all = read_to_eof(&mut s);
+    assert!(t.elapsed() >= Duration::from_millis(90));
+    assert!(all.starts_with("HTTP/1.1 200 OK\r\n"), "{all}");
+    assert!(all.contains("Connection: close\r\n"));
+    assert!(all.ends_with("\r\n\r\ndeferred 100\n"), "{all}");
+    assert_eq!(srv.respond_results.recv_timeout(Duration::from_secs(5)).unwrap(), Ok(()));
+}
+
+#[test]
+fn deferred_answer_to_http_1_0_arrives_whole_then_eof() {
+    let srv = start(&[]);
+    let mut s = connect(srv.port);
+    s.write_all(b"GET /defer?ms=100 HTTP/1.0\r\n\r\n").unwrap();
+    let all = read_to_eof(&mut s);
+    assert!(all.ends_with("deferred 100\n") && all.contains("Connection: close"), "{all}");
+}
+
+#[test]
+fn pipelined_deferred_first_and_immediate_second_keep_order() {
+    let srv = start(&[]);
+    let mut s = connect(srv.port);
+    s.write_all(b"GET /defer?ms=100 HTTP/1.1\r\nHost: x\r\n\r\nGET /now HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").unwrap();
+    let all = read_to_eof(&mut s);
+    let first = all.find("deferred 100").expect("deferred answer");
+    let second = all.find("hello").expect("immediate answer");
+    assert!(first < second, "{all}");
+}
+
+#[test]
+fn defer_timeout_answers_503_closes_and_late_respond_is_refused() {
+    let srv = start(&[(Opt::DeferTimeoutMs, 100)]);
+    let mut s = connect(srv.port);
+    s.write_all(b"GET /defer?ms=400 HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    let all = read_to_eof(&mut s);
+    assert!(all.starts_with("HTTP/1.1 503"), "{all}");
+    assert!(all.contains("Connection: close"));
+    assert_eq!(srv.respond_results.recv_timeout(Duration::from_secs(5)).unwrap(), Err(Error::Closed));
+}
+
+#[test]
+fn client_gone_before_worker_answers_makes_respond_fail() {
+    let srv = start(&[]);
+    let mut s = connect(srv.port);
+    s.write_all(b"GET /defer?ms=200 HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    std::thread::sleep(Duration::from_millis(50));
+    drop(s);
+    assert_eq!(srv.respond_results.recv_timeout(Duration::from_secs(5)).unwrap(), Err(Error::Closed));
+}
+
+#[test]
+fn second_respond_is_refused_and_releases_its_buffer() {
+    static FREED: AtomicUsize = AtomicUsize::new(0);
+    let m = Manager::new().unwrap();
+    let r = m.remote().unwrap();
+    let tokens = Rc::new(std::cell::RefCell::new(Vec::new()));
+    let t2 = tokens.clone();
+    let lid = m
+        .http_listen("http://127.0.0.1:0", Rc::new(move |m: &Manager, id: ConnId, ev: &Event<'_>| {
+            if let Event::HttpMsg(msg) = ev {
+                t2.borrow_mut().push(m.http_defer(id, msg.seq()).unwrap());
+            }
+        }), 0)
+        .unwrap();
+    let port = m.local_addr(lid).unwrap().port();
+    let mut s = connect(port);
+    s.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    let end = Instant::now() + Duration::from_secs(5);
+    while tokens.borrow().is_empty() {
+        assert!(Instant::now() < end);
+        m.poll(Some(Duration::from_millis(5))).unwrap();
+    }
+    let t = tokens.borrow()[0];
+    let counted = || {
+        let data = vec![1u8; 4];
+        let p = data.as_ptr();
+        // SAFETY: the vector lives in the release closure until it runs.
+        unsafe { Bytes::from_foreign(p, 4, Some(Box::new(move || {
+            drop(data);
+            FREED.fetch_add(1, Ordering::SeqCst);
+        }))) }
+    };
+    assert_eq!(r.http_respond(t, Step::Whole, 200, b"", Some(counted())), Ok(()));
+    assert_eq!(r.http_respond(t, Step::Whole, 200, b"", Some(counted())), Err(Error::Protocol));
+    assert_eq!(FREED.load(Ordering::SeqCst), 1, "the refused body is released at once");
+    let (status, _, body) = loop {
+        m.poll(Some(Duration::from_millis(5))).unwrap();
+        let mut probe = [0u8; 1];
+        s.set_nonblocking(true).unwrap();
+        let ready = matches!(s.peek(&mut probe), Ok(n) if n > 0);
+        s.set_nonblocking(false).unwrap();
+        if ready {
+            // Let the loop finish writing, then read.
+            for _ in 0..5 {
+                m.poll(Some(Duration::from_millis(2))).unwrap();
+            }
+            break read_response(&mut s);
+        }
+    };
+    assert_eq!((status, body.len()), (200, 4));
+    drop(m);
+    assert_eq!(FREED.load(Ordering::SeqCst), 2, "the accepted body is released once, after writing");
+}
+
+/// Sends `req` and expects `status` and a close; meanwhile a well-formed request on
+/// another connection is answered normally.
+fn expect_rejected(srv: &Server, req: &[u8], status: u16) {
+    let mut bad = connect(srv.port);
+    let mut good = connect(srv.port);
+    bad.write_all(req).unwrap();
+    good.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    let mut out = Vec::new();
+    if let Err(e) = bad.read_to_end(&mut out) {
+        panic!("no close after {:?} ({e}); got {:?}", String::from_utf8_lossy(req), String::from_utf8_lossy(&out));
+    }
+    let all = String::from_utf8(out).unwrap();
+    assert!(all.starts_with(&format!("HTTP/1.1 {status} ")), "expected {status} for {:?}, got {all:?}", String::from_utf8_lossy(req));
+    assert!(all.contains("Connection: close"));
+    let (s, _, body) = read_response(&mut good);
+    assert_eq!((s, body.as_str()), (200, "hello\n"));
+}
+
+#[test]
+fn defences_answer_with_their_status_and_cost_only_their_connection() {
+    let srv = start(&[(Opt::MaxHeaderBytes, 1024), (Opt::MaxBodyBytes, 1000)]);
+    expect_rejected(&srv, b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n", 400);
+    expect_rejected(&srv, b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\nabcd", 400);
+    expect_rejected(&srv, b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked, gzip\r\n\r\n", 400);
+    expect_rejected(&srv, b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\n", 501);
+    expect_rejected(&srv, b"GET / HTTP/1.1\r\nHost: x\r\nX: a\r\n folded\r\n\r\n", 400);
+    expect_rejected(&srv, b"GET / HTTP/1.1\r\nHost: x\r\nBad\x01Name: a\r\n\r\n", 400);
+    expect_rejected(&srv, b"GET / HTTP/1.1\r\nHost: x\r\nX: a\x7fb\r\n\r\n", 400);
+    expect_rejected(&srv, b"GET / HTTP/1.1\r\n\r\n", 400);
+    expect_rejected(&srv, format!("GET /{} HTTP/1.1\r\nHost: x\r\n\r\n", "a".repeat(2000)).as_bytes(), 414);
+    expect_rejected(&srv, format!("GET / HTTP/1.1\r\nHost: x\r\nX: {}\r\n\r\n", "a".repeat(2000)).as_bytes(), 431);
+    expect_rejected(&srv, b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 1001\r\n\r\n", 413);
+    expect_rejected(&srv, b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3e9\r\n", 413);
+    expect_rejected(&srv, b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", 400);
+    expect_rejected(&srv, b"GET / HTTP/1.1\r\nHost: x\r\nExpect: teapot\r\n\r\n", 417);
+}
+
+#[test]
+fn slow_head_gets_408_and_idle_keep_alive_is_closed() {
+    let srv = start(&[(Opt::HeaderTimeoutMs, 150), (Opt::IdleTimeoutMs, 300)]);
+    let mut slow = connect(srv.port);
+    slow.write_all(b"GET / HTTP/1.1\r\nHo").unwrap();
+    let t = Instant::now();
+    let all = read_to_eof(&mut slow);
+    assert!(all.starts_with("HTTP/1.1 408 "), "{all}");
+    assert!(t.elapsed() < Duration::from_secs(3));
+    let mut idle = connect(srv.port);
+    idle.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    let _ = read_response(&mut idle);
+    let t = Instant::now();
+    assert_eq!(read_to_eof(&mut idle), "", "closed without a response");
+    let e = t.elapsed();
+    assert!(e >= Duration::from_millis(200) && e < Duration::from_secs(3), "{e:?}");
+}
+
+#[test]
+fn chunked_upload_is_decoded_and_expect_continue_answered() {
+    let srv = start(&[]);
+    let mut s = connect(srv.port);
+    s.write_all(b"POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nExpect: 100-continue\r\n\r\n").unwrap();
+    let mut cont = [0u8; 25];
+    s.read_exact(&mut cont).unwrap();
+    assert_eq!(&cont, b"HTTP/1.1 100 Continue\r\n\r\n");
+    s.write_all(b"5;ext=1\r\nhello\r\n6\r\n world\r\n0\r\nTrailer: x\r\n\r\n").unwrap();
+    let (status, _, body) = read_response(&mut s);
+    assert_eq!((status, body.as_str()), (200, "hello world"));
+}
+
+#[test]
+fn head_request_gets_length_but_no_body() {
+    let srv = start(&[]);
+    let mut s = connect(srv.port);
+    s.write_all(b"HEAD / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").unwrap();
+    let all = read_to_eof(&mut s);
+    assert!(all.contains("Content-Length: 6\r\n") && all.ends_with("\r\n\r\n"), "{all}");
+}
