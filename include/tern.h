@@ -201,6 +201,18 @@
 #define TERN_OPT_CLOSE_TIMEOUT_MS 12
 
 /**
+ * 1: deliver TERN_EV_HTTP_HEAD before reading a request body, so the handler can
+ * take large bodies in pieces (tern_http_stream_body); 0 (default): off.
+ */
+#define TERN_OPT_HTTP_HEAD_EVENTS 13
+
+/**
+ * The largest body taken in pieces through tern_http_stream_body; larger ones get
+ * 413 (bytes, default 64 GiB). Buffered bodies obey TERN_OPT_MAX_BODY_BYTES.
+ */
+#define TERN_OPT_MAX_STREAM_BODY_BYTES 14
+
+/**
  * Something failed; ev_data is a `const char *` message. TERN_EV_CLOSE follows.
  */
 #define TERN_EV_ERROR 1
@@ -265,6 +277,21 @@
  * The send queue became empty.
  */
 #define TERN_EV_DRAIN 13
+
+/**
+ * ev_data is a `tern_http_msg *` whose body is not read yet: the head of a request
+ * with a body, delivered only when TERN_OPT_HTTP_HEAD_EVENTS is 1. Headers can be
+ * inspected; tern_http_stream_body may be called; answering belongs in
+ * TERN_EV_HTTP_MSG (tern_http_reply here returns TERN_EPROTO).
+ */
+#define TERN_EV_HTTP_HEAD 14
+
+/**
+ * ev_data is a `tern_str *`: the next piece of a request body the handler chose to
+ * stream (tern_http_stream_body), de-chunked. Valid during the call; TERN_EV_HTTP_MSG
+ * with an empty body follows the last piece.
+ */
+#define TERN_EV_HTTP_BODY 15
 
 /**
  * A text message (UTF-8).
@@ -801,6 +828,16 @@ int tern_http_write_bytes(tern_conn *c, tern_bytes *take);
  * answer asked for it. Loop thread.
  */
 int tern_http_end(tern_conn *c);
+
+/**
+ * Inside TERN_EV_HTTP_HEAD (TERN_OPT_HTTP_HEAD_EVENTS on): take this request's
+ * body as TERN_EV_HTTP_BODY pieces as it arrives, instead of buffered whole, so an
+ * upload of any size (up to TERN_OPT_MAX_STREAM_BODY_BYTES) costs one receive
+ * buffer. `Expect: 100-continue` is answered now. After the last piece the request
+ * comes as TERN_EV_HTTP_MSG with an empty body; answer (or defer) it there.
+ * TERN_EPROTO outside TERN_EV_HTTP_HEAD. Loop thread.
+ */
+int tern_http_stream_body(tern_conn *c);
 
 /**
  * Defers request `h` (inside its TERN_EV_HTTP_MSG) to be answered later, from any

@@ -19,12 +19,14 @@ pub enum Opt {
     ConnectTimeoutMs = 10,
     MaxRecvBuffer = 11,
     CloseTimeoutMs = 12,
+    HttpHeadEvents = 13,
+    MaxStreamBodyBytes = 14,
 }
 
 impl Opt {
     pub fn from_id(id: i32) -> Result<Opt> {
         use Opt::*;
-        const ALL: [Opt; 12] = [
+        const ALL: [Opt; 14] = [
             IdleTimeoutMs,
             HeaderTimeoutMs,
             MaxHeaderBytes,
@@ -37,6 +39,8 @@ impl Opt {
             ConnectTimeoutMs,
             MaxRecvBuffer,
             CloseTimeoutMs,
+            HttpHeadEvents,
+            MaxStreamBodyBytes,
         ];
         ALL.into_iter().find(|o| *o as i32 == id).ok_or(Error::Invalid)
     }
@@ -64,6 +68,10 @@ pub struct Options {
     pub max_recv_buffer: usize,
     /// A graceful close that cannot flush its queue within this long is forced.
     pub close_timeout_ms: u64,
+    /// Deliver HTTP_HEAD before reading a request body (so a handler can stream it).
+    pub http_head_events: bool,
+    /// Bound on a body taken in pieces (HTTP_BODY) instead of buffered.
+    pub max_stream_body: u64,
 }
 
 impl Default for Options {
@@ -81,6 +89,8 @@ impl Default for Options {
             connect_timeout_ms: 15_000,
             max_recv_buffer: 1024 * 1024,
             close_timeout_ms: 10_000,
+            http_head_events: false,
+            max_stream_body: 64 << 30,
         }
     }
 }
@@ -89,6 +99,10 @@ impl Options {
     /// Sets one option; values that would disable a limit (negative, or zero where zero
     /// makes no sense) are refused rather than silently meaning "unbounded".
     pub fn set(&mut self, opt: Opt, value: i64) -> Result<()> {
+        if opt == Opt::HttpHeadEvents && (value == 0 || value == 1) {
+            self.http_head_events = value == 1;
+            return Ok(());
+        }
         if value <= 0 {
             return Err(Error::Invalid);
         }
@@ -107,6 +121,8 @@ impl Options {
             Opt::ConnectTimeoutMs => self.connect_timeout_ms = ms,
             Opt::MaxRecvBuffer => self.max_recv_buffer = n.max(4096),
             Opt::CloseTimeoutMs => self.close_timeout_ms = ms,
+            Opt::HttpHeadEvents => return Err(Error::Invalid),
+            Opt::MaxStreamBodyBytes => self.max_stream_body = ms,
         }
         Ok(())
     }

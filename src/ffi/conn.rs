@@ -81,6 +81,15 @@ pub const TERN_EV_WS_CTL: c_int = 11;
 pub const TERN_EV_WAKEUP: c_int = 12;
 /// The send queue became empty.
 pub const TERN_EV_DRAIN: c_int = 13;
+/// ev_data is a `tern_http_msg *` whose body is not read yet: the head of a request
+/// with a body, delivered only when TERN_OPT_HTTP_HEAD_EVENTS is 1. Headers can be
+/// inspected; tern_http_stream_body may be called; answering belongs in
+/// TERN_EV_HTTP_MSG (tern_http_reply here returns TERN_EPROTO).
+pub const TERN_EV_HTTP_HEAD: c_int = 14;
+/// ev_data is a `tern_str *`: the next piece of a request body the handler chose to
+/// stream (tern_http_stream_body), de-chunked. Valid during the call; TERN_EV_HTTP_MSG
+/// with an empty body follows the last piece.
+pub const TERN_EV_HTTP_BODY: c_int = 15;
 
 /// A connection's event handler: runs on the loop thread, inside tern_mgr_poll (or
 /// tern_mgr_free for the final CLOSE). `ev_data` is valid for the call only.
@@ -118,11 +127,11 @@ fn deliver(f: unsafe extern "C" fn(*mut tern_conn, c_int, *mut c_void, *mut c_vo
             let msg = CString::new(msg.replace('\0', " ")).unwrap_or_default();
             unsafe { f(c, code, msg.as_ptr() as *mut c_void, user) }
         }
-        Event::Read(data) | Event::Wakeup(data) => {
+        Event::Read(data) | Event::Wakeup(data) | Event::HttpBody(data) => {
             let mut s = tern_str::from_slice(data);
             unsafe { f(c, code, &mut s as *mut tern_str as *mut c_void, user) }
         }
-        Event::HttpMsg(m) => {
+        Event::HttpMsg(m) | Event::HttpHead(m) => {
             let p = *m as *const crate::http::msg::HttpMsg<'_> as *mut c_void;
             unsafe { f(c, code, p, user) }
         }

@@ -283,6 +283,17 @@ pub extern "C" fn tern_http_end(c: *mut tern_conn) -> c_int {
     boundary! { status_of(|| { let (m, id) = conn(c)?; m.http_end(id) }) }
 }
 
+/// Inside TERN_EV_HTTP_HEAD (TERN_OPT_HTTP_HEAD_EVENTS on): take this request's
+/// body as TERN_EV_HTTP_BODY pieces as it arrives, instead of buffered whole, so an
+/// upload of any size (up to TERN_OPT_MAX_STREAM_BODY_BYTES) costs one receive
+/// buffer. `Expect: 100-continue` is answered now. After the last piece the request
+/// comes as TERN_EV_HTTP_MSG with an empty body; answer (or defer) it there.
+/// TERN_EPROTO outside TERN_EV_HTTP_HEAD. Loop thread.
+#[no_mangle]
+pub extern "C" fn tern_http_stream_body(c: *mut tern_conn) -> c_int {
+    boundary! { status_of(|| { let (m, id) = conn(c)?; m.http_stream_body(id) }) }
+}
+
 /// Defers request `h` (inside its TERN_EV_HTTP_MSG) to be answered later, from any
 /// thread, with tern_http_respond*. The request keeps its connection and its place
 /// among pipelined requests, whatever it said about `Connection: close`: the

@@ -45,6 +45,12 @@ pub const TERN_OPT_MAX_RECV_BUFFER: c_int = 11;
 /// A tern_close that cannot flush its queue within this long becomes a
 /// tern_close_now, with TERN_EV_ERROR (ms, default 10000).
 pub const TERN_OPT_CLOSE_TIMEOUT_MS: c_int = 12;
+/// 1: deliver TERN_EV_HTTP_HEAD before reading a request body, so the handler can
+/// take large bodies in pieces (tern_http_stream_body); 0 (default): off.
+pub const TERN_OPT_HTTP_HEAD_EVENTS: c_int = 13;
+/// The largest body taken in pieces through tern_http_stream_body; larger ones get
+/// 413 (bytes, default 64 GiB). Buffered bodies obey TERN_OPT_MAX_BODY_BYTES.
+pub const TERN_OPT_MAX_STREAM_BODY_BYTES: c_int = 14;
 
 // The header's numbers are the core's.
 const _: () = {
@@ -60,6 +66,8 @@ const _: () = {
     assert!(TERN_OPT_CONNECT_TIMEOUT_MS == Opt::ConnectTimeoutMs as c_int);
     assert!(TERN_OPT_MAX_RECV_BUFFER == Opt::MaxRecvBuffer as c_int);
     assert!(TERN_OPT_CLOSE_TIMEOUT_MS == Opt::CloseTimeoutMs as c_int);
+    assert!(TERN_OPT_HTTP_HEAD_EVENTS == Opt::HttpHeadEvents as c_int);
+    assert!(TERN_OPT_MAX_STREAM_BODY_BYTES == Opt::MaxStreamBodyBytes as c_int);
 };
 
 pub(crate) fn mgr<'a>(m: *const tern_mgr) -> Option<&'a Manager> {

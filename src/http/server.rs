@@ -44,6 +44,14 @@ pub struct ServerConn {
     decoder: ChunkedDecoder,
     /// The connection's armed timer: its id and when it is due.
     timer: Option<(u64, Instant)>,
+    /// HTTP_HEAD was delivered for the head at the front of the buffer.
+    announced: bool,
+    /// Inside the HTTP_HEAD handler (the only time streaming can be chosen).
+    in_head_event: bool,
+    /// The handler chose to take this request's body in pieces.
+    stream: bool,
+    /// A streamed chunked body has reached its end (the final MSG is next).
+    stream_done: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,10 +59,16 @@ enum ReqState {
     Head,
     Length { head_len: usize, len: usize },
     Chunked,
+    /// Streaming a Content-Length body: bytes still to come.
+    StreamLength { left: u64 },
+    /// Streaming a chunked body.
+    StreamChunked,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum SlotState {
+    /// The head is read, the body is still arriving: no defer clock yet.
+    Reading,
     /// Read; the handler has neither answered nor deferred yet.
     Pending,
     /// Handed to another thread with a token.
@@ -97,6 +111,10 @@ impl ServerConn {
             body: Vec::new(),
             decoder: ChunkedDecoder::new(),
             timer: None,
+            announced: false,
+            in_head_event: false,
+            stream: false,
+            stream_done: false,
         }
     }
 
@@ -132,7 +150,16 @@ enum Step {
     /// Nothing more to do until bytes arrive (or a response completes).
     Wait,
     /// A complete request: deliver it. `parsed` says the scratch head already holds it.
+    /// `chunked`: the head is in `head_buf` and the body in `body` (not in `recv`).
     Deliver { head_len: usize, body_len: usize, chunked: bool, parsed: bool },
+    /// A head whose body is coming: tell the handler (HTTP_HEAD) before reading it.
+    Head { head_len: usize },
+    /// The first `len` bytes of `recv` are a piece of a streamed body.
+    Piece { len: usize },
+    /// `body` holds a decoded piece of a streamed chunked body.
+    DecodedPiece,
+    /// State changed; step again.
+    Again,
     Reject(Reject),
 }
 
@@ -180,6 +207,10 @@ impl Manager {
                 Step::Deliver { head_len, body_len, chunked, parsed } => {
                     self.http_deliver(id, &mut head, head_len, body_len, chunked, parsed)
                 }
+                Step::Head { head_len } => self.http_announce(id, &head, head_len),
+                Step::Piece { len } => self.http_piece(id, Some(len)),
+                Step::DecodedPiece => self.http_piece(id, None),
+                Step::Again => {}
             }
         }
         self.inner.borrow_mut().http_head = head;
@@ -192,7 +223,13 @@ impl Manager {
             let Some(c) = inner.conns.get_mut(&id) else { return };
             let Proto::Http(h) = &mut c.proto else { return };
             let seq = h.slots.back().map_or(0, |s| s.seq);
+            if let Some(s) = h.slots.back_mut().filter(|s| s.state == SlotState::Reading) {
+                // The defer clock starts when the handler has the whole request.
+                s.state = SlotState::Pending;
+                s.since = Instant::now();
+            }
             h.state = ReqState::Head;
+            h.stream_done = false;
             let bufs = chunked.then(|| (std::mem::take(&mut h.head_buf), std::mem::take(&mut h.body)));
             c.flags.set(Flags::LENT);
             (std::mem::take(&mut c.recv), bufs, seq)
@@ -225,6 +262,89 @@ impl Manager {
             b.clear();
             h.head_buf = hb;
             h.body = b;
+        }
+    }
+
+    /// HTTP_HEAD: the head of a request with a body, before the body is read. The
+    /// handler may call `http_stream_body`; either way the head is parsed again next
+    /// step (it stays at the front of the buffer) and goes on as chosen.
+    fn http_announce(&self, id: ConnId, head: &Head, head_len: usize) {
+        let (recv, seq) = {
+            let mut inner = self.inner.borrow_mut();
+            let Some(c) = inner.conns.get_mut(&id) else { return };
+            let Proto::Http(h) = &mut c.proto else { return };
+            h.in_head_event = true;
+            let seq = h.next_seq;
+            c.flags.set(Flags::LENT);
+            (std::mem::take(&mut c.recv), seq)
+        };
+        {
+            let buf = &recv.data()[..head_len];
+            let msg = HttpMsg { buf, head, body: &[], seq, status: 0 };
+            self.call_raw(id, &Event::HttpHead(&msg));
+        }
+        let mut guard = self.inner.borrow_mut();
+        let inner = &mut *guard;
+        let Some(c) = inner.conns.get_mut(&id) else { return };
+        c.flags.clear(Flags::LENT);
+        c.lent_left = 0;
+        c.recv = recv;
+        if let Proto::Http(h) = &mut c.proto {
+            h.in_head_event = false;
+        }
+    }
+
+    /// HTTP_BODY: one piece of a streamed body, from `recv` (`Some(len)`) or from the
+    /// chunked decoder's output (`None`); consumed once the handler returns.
+    fn http_piece(&self, id: ConnId, raw: Option<usize>) {
+        let (recv, body) = {
+            let mut inner = self.inner.borrow_mut();
+            let Some(c) = inner.conns.get_mut(&id) else { return };
+            let Proto::Http(h) = &mut c.proto else { return };
+            let body = std::mem::take(&mut h.body);
+            c.flags.set(Flags::LENT);
+            (std::mem::take(&mut c.recv), body)
+        };
+        let piece = match raw {
+            Some(len) => &recv.data()[..len],
+            None => &body[..],
+        };
+        self.call_raw(id, &Event::HttpBody(piece));
+        let mut guard = self.inner.borrow_mut();
+        let inner = &mut *guard;
+        let (mut recv, mut body) = (recv, body);
+        let Some(c) = inner.conns.get_mut(&id) else {
+            recv.clear(&mut inner.pool);
+            return;
+        };
+        c.flags.clear(Flags::LENT);
+        c.lent_left = 0;
+        if let Some(len) = raw {
+            recv.consume(len);
+        }
+        c.recv = recv;
+        c.recv.release_if_empty(&mut inner.pool);
+        if let Proto::Http(h) = &mut c.proto {
+            if let (Some(len), ReqState::StreamLength { left }) = (raw, &mut h.state) {
+                *left -= len as u64;
+            }
+            body.clear();
+            h.body = body;
+        }
+    }
+
+    /// Inside HTTP_HEAD: take this request's body as HTTP_BODY pieces instead of
+    /// buffering it (MAX_STREAM_BODY_BYTES bounds it instead of MAX_BODY_BYTES). The
+    /// request itself then comes as HTTP_MSG with an empty body, to be answered.
+    pub fn http_stream_body(&self, id: ConnId) -> Result<()> {
+        let mut inner = self.inner.borrow_mut();
+        let c = inner.conns.get_mut(&id).ok_or(Error::Closed)?;
+        match &mut c.proto {
+            Proto::Http(h) if h.in_head_event => {
+                h.stream = true;
+                Ok(())
+            }
+            _ => Err(Error::Protocol),
         }
     }
 
@@ -331,6 +451,10 @@ impl Manager {
             return Err(Error::Closed);
         }
         let Proto::Http(h) = &mut c.proto else { return Err(Error::Protocol) };
+        if h.in_head_event && matches!(target, Target::Inline) {
+            // HTTP_HEAD is not the request: its answer belongs in HTTP_MSG.
+            return Err(Error::Protocol);
+        }
         let idx = h
             .slots
             .iter()
@@ -358,6 +482,10 @@ impl Manager {
             return Err(Error::Closed);
         }
         let Proto::Http(h) = &mut c.proto else { return Err(Error::Protocol) };
+        if h.in_head_event && matches!(target, Target::Inline) {
+            // HTTP_HEAD is not the request: its answer belongs in HTTP_MSG.
+            return Err(Error::Protocol);
+        }
         let idx = h
             .slots
             .iter()
@@ -420,7 +548,7 @@ impl Manager {
         let Proto::Http(h) = &mut c.proto else { return };
         h.peer_eof = true;
         h.closing = true;
-        let waiting = h.slots.iter().any(|s| matches!(s.state, SlotState::Pending | SlotState::Deferred));
+        let waiting = h.slots.iter().any(|s| matches!(s.state, SlotState::Reading | SlotState::Pending | SlotState::Deferred));
         if waiting {
             inner.fail_locked(id, "client closed before its request was answered".to_string());
         } else if h.slots.is_empty() {
@@ -524,12 +652,21 @@ fn http_step(inner: &mut Inner, id: ConnId, head: &mut Head) -> Step {
             match head.parse(data, opts.max_header_bytes) {
                 Ok(false) => Step::Wait,
                 Err(r) => Step::Reject(r),
-                Ok(true) if matches!(head.framing, ReqFraming::Length(n) if n > opts.max_body_bytes as u64) => {
-                    // Refused before it gets a place in the pipeline: the rejection is
-                    // the answer to this request.
-                    Step::Reject(Reject { status: 413, why: "request body too large" })
-                }
                 Ok(true) => {
+                    let has_body = matches!(head.framing, ReqFraming::Length(n) if n > 0) || head.framing == ReqFraming::Chunked;
+                    if has_body && opts.http_head_events && !h.announced {
+                        h.announced = true;
+                        return Step::Head { head_len: head.len };
+                    }
+                    h.announced = false;
+                    if std::mem::take(&mut h.stream) {
+                        return start_stream(c, head, opts, pool, now);
+                    }
+                    if matches!(head.framing, ReqFraming::Length(n) if n > opts.max_body_bytes as u64) {
+                        // Refused before it gets a place in the pipeline: the rejection
+                        // is the answer to this request.
+                        return Step::Reject(Reject { status: 413, why: "request body too large" });
+                    }
                     h.head_started = None;
                     h.active_at = now;
                     let idx = h.open_slot(head, now);
@@ -542,6 +679,7 @@ fn http_step(inner: &mut Inner, id: ConnId, head: &mut Head) -> Step {
                                 write_continue(c, pool, idx);
                             }
                             let Proto::Http(h) = &mut c.proto else { unreachable!("checked above") };
+                            h.slots[idx].state = SlotState::Reading;
                             h.state = ReqState::Length { head_len, len };
                             if c.recv.len() >= head_len + len {
                                 Step::Deliver { head_len, body_len: len, chunked: false, parsed: true }
@@ -554,6 +692,7 @@ fn http_step(inner: &mut Inner, id: ConnId, head: &mut Head) -> Step {
                                 write_continue(c, pool, idx);
                             }
                             let Proto::Http(h) = &mut c.proto else { unreachable!("checked above") };
+                            h.slots[idx].state = SlotState::Reading;
                             h.head_buf.clear();
                             h.head_buf.extend_from_slice(&c.recv.data()[..head_len]);
                             c.recv.consume(head_len);
@@ -578,7 +717,67 @@ fn http_step(inner: &mut Inner, id: ConnId, head: &mut Head) -> Step {
             h.active_at = now;
             decode_chunked(c, opts.max_body_bytes)
         }
+        ReqState::StreamLength { left: 0 } => Step::Deliver { head_len: 0, body_len: 0, chunked: true, parsed: false },
+        ReqState::StreamLength { left } => {
+            h.active_at = now;
+            match usize::try_from(left).map_or(c.recv.len(), |l| l.min(c.recv.len())) {
+                0 => Step::Wait,
+                len => Step::Piece { len },
+            }
+        }
+        ReqState::StreamChunked => {
+            h.active_at = now;
+            if !h.body.is_empty() {
+                return Step::DecodedPiece;
+            }
+            if h.stream_done {
+                return Step::Deliver { head_len: 0, body_len: 0, chunked: true, parsed: false };
+            }
+            if c.recv.is_empty() {
+                return Step::Wait;
+            }
+            match decode_chunked(c, usize::try_from(opts.max_stream_body).unwrap_or(usize::MAX)) {
+                Step::Deliver { .. } => {
+                    let Proto::Http(h) = &mut c.proto else { return Step::Wait };
+                    h.stream_done = true;
+                    Step::Again
+                }
+                Step::Wait => Step::Again,
+                other => other,
+            }
+        }
     }
+}
+
+/// The handler chose streaming in HTTP_HEAD: the request gets its slot, its head
+/// moves to `head_buf` (for the final HTTP_MSG) and the body is passed on in pieces.
+fn start_stream(c: &mut Conn, head: &Head, opts: &crate::options::Options, pool: &mut BufPool, now: Instant) -> Step {
+    let Proto::Http(h) = &mut c.proto else { return Step::Wait };
+    h.head_started = None;
+    h.active_at = now;
+    let idx = h.open_slot(head, now);
+    h.slots[idx].state = SlotState::Reading;
+    h.head_buf.clear();
+    h.head_buf.extend_from_slice(&c.recv.data()[..head.len]);
+    c.recv.consume(head.len);
+    h.body.clear();
+    h.stream_done = false;
+    match head.framing {
+        ReqFraming::Length(n) => {
+            h.state = ReqState::StreamLength { left: n };
+            if n > opts.max_stream_body {
+                return Step::Reject(Reject { status: 413, why: "request body too large" });
+            }
+        }
+        _ => {
+            h.decoder.reset();
+            h.state = ReqState::StreamChunked;
+        }
+    }
+    if head.expect_continue {
+        write_continue(c, pool, idx);
+    }
+    Step::Again
 }
 
 fn decode_chunked(c: &mut Conn, max_body: usize) -> Step {

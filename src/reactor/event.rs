@@ -27,6 +27,10 @@ pub enum Event<'a> {
     Drain,
     /// A complete HTTP request (server) or response (client).
     HttpMsg(&'a HttpMsg<'a>),
+    /// A request head whose body has not been read yet (with `Opt::HttpHeadEvents`).
+    HttpHead(&'a HttpMsg<'a>),
+    /// A piece of a request body the handler chose to stream.
+    HttpBody(&'a [u8]),
 }
 
 impl Event<'_> {
@@ -43,6 +47,8 @@ impl Event<'_> {
             Event::Wakeup(_) => 12,
             Event::Drain => 13,
             Event::HttpMsg(_) => 8,
+            Event::HttpHead(_) => 14,
+            Event::HttpBody(_) => 15,
         }
     }
 }
