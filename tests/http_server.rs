@@ -314,3 +314,39 @@ fn head_request_gets_length_but_no_body() {
     let all = read_to_eof(&mut s);
     assert!(all.contains("Content-Length: 6\r\n") && all.ends_with("\r\n\r\n"), "{all}");
 }
+
+#[test]
+fn connections_past_max_conns_are_refused_and_others_keep_working() {
+    let srv = start(&[(Opt::MaxConns, 3)]);
+    let mut held: Vec<TcpStream> = (0..3).map(|_| connect(srv.port)).collect();
+    for s in held.iter_mut() {
+        s.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+        assert_eq!(read_response(s).0, 200);
+    }
+    // The fourth is accepted by the kernel, then closed by tern without a byte.
+    let mut extra = connect(srv.port);
+    let _ = extra.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+    let mut got = Vec::new();
+    match extra.read_to_end(&mut got) {
+        Ok(_) => assert!(got.is_empty(), "{:?}", String::from_utf8_lossy(&got)),
+        Err(e) => assert_eq!(e.kind(), std::io::ErrorKind::ConnectionReset),
+    }
+    // The held ones are untouched, and a place freed is a place to use.
+    for s in held.iter_mut() {
+        s.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+        assert_eq!(read_response(s).0, 200);
+    }
+    drop(held.pop());
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let mut s = connect(srv.port);
+        let _ = s.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+        let mut first = [0u8; 12];
+        if s.read_exact(&mut first).is_ok() {
+            assert_eq!(&first, b"HTTP/1.1 200");
+            break;
+        }
+        assert!(Instant::now() < deadline, "the freed place never became usable");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
