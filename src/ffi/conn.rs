@@ -69,7 +69,13 @@ pub const TERN_EV_READ: c_int = 5;
 pub const TERN_EV_WRITE: c_int = 6;
 /// The last event of every connection; the tern_conn * is invalid after it returns.
 pub const TERN_EV_CLOSE: c_int = 7;
-/// ev_data is a `tern_http_msg *`.
+/// ev_data is a `tern_http_msg *`: one complete request (server side; its body read
+/// and de-chunked), valid during the call. Answer it with tern_http_reply (or
+/// begin/write/end), now or later in another event on the loop thread, or hand it to
+/// another thread with tern_http_defer. A request the handler neither answers nor
+/// defers stays pending, holding its place among pipelined requests, until it is
+/// answered or TERN_OPT_DEFER_TIMEOUT_MS passes: then tern answers 503 and closes
+/// the connection.
 pub const TERN_EV_HTTP_MSG: c_int = 8;
 /// ev_data is a `tern_http_msg *` (the upgrade request).
 pub const TERN_EV_WS_OPEN: c_int = 9;
