@@ -29,20 +29,40 @@ pub enum Step {
 }
 
 #[derive(Default)]
-pub struct DeferRegistry {
-    live: Mutex<HashMap<Token, State>>,
+struct Live {
+    tokens: HashMap<Token, State>,
+    /// Per open connection that deferred a request: the highest sequence deferred.
+    /// A token at or below it that is no longer live was answered (`Protocol`).
+    conns: HashMap<u64, u64>,
 }
+
+#[derive(Default)]
+pub struct DeferRegistry {
+    live: Mutex<Live>,
+}
+
+/// The state a token had before `advance`, to put back if the post fails.
+#[derive(Debug, Clone, Copy)]
+pub struct Undo(State);
 
 impl DeferRegistry {
     pub fn insert(&self, t: Token) {
-        self.live.lock().insert(t, State::Waiting);
+        let mut live = self.live.lock();
+        live.tokens.insert(t, State::Waiting);
+        let max = live.conns.entry(t.0).or_insert(0);
+        *max = (*max).max(t.1);
     }
 
-    /// Records `step` if it is valid now: `Closed` for an unknown (timed out, closed,
-    /// finished) token, `Protocol` for a step out of order (a second respond).
-    pub fn advance(&self, t: Token, step: Step) -> Result<()> {
+    /// Records `step` if it is valid now: `Closed` for a timed-out token or a gone
+    /// connection, `Protocol` for a step out of order (a second respond), also once the
+    /// answer was written.
+    pub fn advance(&self, t: Token, step: Step) -> Result<Undo> {
         let mut live = self.live.lock();
-        let state = live.get_mut(&t).ok_or(Error::Closed)?;
+        let answered = live.conns.get(&t.0).is_some_and(|max| t.1 <= *max);
+        let Some(state) = live.tokens.get_mut(&t) else {
+            return Err(if answered { Error::Protocol } else { Error::Closed });
+        };
+        let prev = *state;
         *state = match (*state, step) {
             (State::Waiting, Step::Whole) => State::Ended,
             (State::Waiting, Step::Begin) => State::Streaming,
@@ -50,24 +70,37 @@ impl DeferRegistry {
             (State::Streaming, Step::End) => State::Ended,
             _ => return Err(Error::Protocol),
         };
-        Ok(())
+        Ok(Undo(prev))
+    }
+
+    /// Puts back the state before a step whose post failed (the queue was full), so
+    /// the caller may retry. Nothing if the token is gone meanwhile.
+    pub fn undo(&self, t: Token, u: Undo) {
+        if let Some(s) = self.live.lock().tokens.get_mut(&t) {
+            *s = u.0;
+        }
     }
 
     /// True if an answer was posted (even if not yet handled by the loop).
     pub fn answered(&self, t: Token) -> bool {
-        matches!(self.live.lock().get(&t), Some(State::Streaming | State::Ended))
+        matches!(self.live.lock().tokens.get(&t), Some(State::Streaming | State::Ended))
     }
 
     pub fn remove(&self, t: Token) {
-        self.live.lock().remove(&t);
+        self.live.lock().tokens.remove(&t);
+    }
+
+    /// The connection is closing or gone: its remaining tokens answer `Closed`.
+    pub fn remove_conn(&self, conn: u64) {
+        self.live.lock().conns.remove(&conn);
     }
 
     pub fn len(&self) -> usize {
-        self.live.lock().len()
+        self.live.lock().tokens.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.live.lock().is_empty()
+        self.live.lock().tokens.is_empty()
     }
 }
 
@@ -79,15 +112,17 @@ mod tests {
     fn second_and_late_responds_are_refused() {
         let r = DeferRegistry::default();
         r.insert((1, 1));
-        assert_eq!(r.advance((1, 1), Step::Write), Err(Error::Protocol));
+        assert_eq!(r.advance((1, 1), Step::Write).err(), Some(Error::Protocol));
         r.advance((1, 1), Step::Whole).unwrap();
-        assert_eq!(r.advance((1, 1), Step::Whole), Err(Error::Protocol));
+        assert_eq!(r.advance((1, 1), Step::Whole).err(), Some(Error::Protocol));
         r.remove((1, 1));
-        assert_eq!(r.advance((1, 1), Step::Whole), Err(Error::Closed));
+        assert_eq!(r.advance((1, 1), Step::Whole).err(), Some(Error::Protocol));
+        r.remove_conn(1);
+        assert_eq!(r.advance((1, 1), Step::Whole).err(), Some(Error::Closed));
         r.insert((1, 2));
         r.advance((1, 2), Step::Begin).unwrap();
         r.advance((1, 2), Step::Write).unwrap();
         r.advance((1, 2), Step::End).unwrap();
-        assert_eq!(r.advance((1, 2), Step::Write), Err(Error::Protocol));
+        assert_eq!(r.advance((1, 2), Step::Write).err(), Some(Error::Protocol));
     }
 }

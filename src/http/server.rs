@@ -97,6 +97,14 @@ impl Default for ServerConn {
     }
 }
 
+impl Slot {
+    /// Waiting on the handler or a worker; the defer clock runs (a deferred stream's
+    /// from its last piece).
+    fn awaits_answer(&self) -> bool {
+        matches!(self.state, SlotState::Pending | SlotState::Deferred | SlotState::Streaming { deferred: true })
+    }
+}
+
 impl ServerConn {
     pub fn new() -> ServerConn {
         ServerConn {
@@ -463,6 +471,8 @@ impl Manager {
                 Target::Token(seq) => s.seq == seq && s.state == SlotState::Deferred,
             })
             .ok_or(if matches!(target, Target::Token(_)) { Error::Closed } else { Error::Protocol })?;
+        // A deferred answer's clock restarts with every step a worker takes.
+        h.slots[idx].since = Instant::now();
         let len = body.as_ref().map(Body::len);
         write_response(c, &mut inner.pool, &mut inner.date, idx, status, headers, len)?;
         if let Some(body) = body {
@@ -494,6 +504,8 @@ impl Manager {
                 Target::Token(seq) => s.seq == seq && s.state == SlotState::Streaming { deferred: true },
             })
             .ok_or(if matches!(target, Target::Token(_)) { Error::Closed } else { Error::Protocol })?;
+        // A deferred answer's clock restarts with every step a worker takes.
+        h.slots[idx].since = Instant::now();
         match body {
             Some(b) => write_body(c, &mut inner.pool, idx, b)?,
             None => finish(c, &mut inner.pool, idx),
@@ -548,7 +560,10 @@ impl Manager {
         let Proto::Http(h) = &mut c.proto else { return };
         h.peer_eof = true;
         h.closing = true;
-        let waiting = h.slots.iter().any(|s| matches!(s.state, SlotState::Reading | SlotState::Pending | SlotState::Deferred));
+        let waiting = h
+            .slots
+            .iter()
+            .any(|s| matches!(s.state, SlotState::Reading | SlotState::Pending | SlotState::Deferred | SlotState::Streaming { deferred: true }));
         if waiting {
             inner.fail_locked(id, "client closed before its request was answered".to_string());
         } else if h.slots.is_empty() {
@@ -575,8 +590,11 @@ impl Manager {
             let defer = Duration::from_millis(opts.defer_timeout_ms);
             if h.head_started.is_some_and(|t| now >= t + header_ms) {
                 TimerFired::HeadTimeout
-            } else if let Some(s) = h.slots.iter().find(|s| matches!(s.state, SlotState::Pending | SlotState::Deferred) && now >= s.since + defer) {
-                TimerFired::Unanswered(s.seq, s.state == SlotState::Deferred)
+            } else if let Some(s) = h.slots.iter().find(|s| s.awaits_answer() && now >= s.since + defer) {
+                match s.state {
+                    SlotState::Streaming { .. } => TimerFired::Stalled(s.seq),
+                    st => TimerFired::Unanswered(s.seq, st == SlotState::Deferred),
+                }
             } else if h.state != ReqState::Head && now >= h.active_at + idle {
                 TimerFired::HeadTimeout
             } else if h.slots.is_empty() && h.head_started.is_none() && c.sendq.is_empty() && now >= h.active_at + idle {
@@ -588,12 +606,27 @@ impl Manager {
         match action {
             TimerFired::HeadTimeout => self.http_reject(id, Reject { status: 408, why: "request not received in time" }),
             TimerFired::Unanswered(seq, deferred) => self.http_unanswered(id, seq, deferred),
+            TimerFired::Stalled(seq) => self.http_stalled(id, seq),
             TimerFired::Idle => {
                 let _ = self.close(id);
             }
             TimerFired::Nothing => {}
         }
         http_arm(&mut self.inner.borrow_mut(), id);
+    }
+
+    /// A deferred stream's worker went quiet: its head is out, so no 503 can follow;
+    /// the connection fails (the client sees a truncated chunked body, not a complete
+    /// one) and the token stops working.
+    fn http_stalled(&self, id: ConnId, seq: u64) {
+        let reg = self.defer_registry();
+        if reg.answered((id, seq)) {
+            return;
+        }
+        reg.remove((id, seq));
+        reg.remove_conn(id);
+        let mut guard = self.inner.borrow_mut();
+        guard.fail_locked(id, format!("deferred response to request {seq} stalled"));
     }
 
     /// DEFER_TIMEOUT_MS passed: 503, then close, and the token stops working.
@@ -605,6 +638,8 @@ impl Manager {
                 return;
             }
             reg.remove((id, seq));
+            // The connection closes after the 503: late responds get `Closed`.
+            reg.remove_conn(id);
         }
         crate::tern_log!(crate::log::Level::Warn, "connection {id}: request {seq} not answered in time: 503");
         let mut guard = self.inner.borrow_mut();
@@ -626,6 +661,8 @@ impl Manager {
 enum TimerFired {
     HeadTimeout,
     Unanswered(u64, bool),
+    /// A deferred streamed answer got nothing new for DEFER_TIMEOUT_MS.
+    Stalled(u64),
     Idle,
     Nothing,
 }
@@ -893,7 +930,7 @@ fn http_arm(inner: &mut Inner, id: ConnId) {
     if let Some(t) = h.head_started {
         consider(t + ms(opts.header_timeout_ms));
     }
-    if let Some(s) = h.slots.iter().find(|s| matches!(s.state, SlotState::Pending | SlotState::Deferred)) {
+    if let Some(s) = h.slots.iter().filter(|s| s.awaits_answer()).min_by_key(|s| s.since) {
         consider(s.since + ms(opts.defer_timeout_ms));
     }
     if h.state != ReqState::Head || h.slots.is_empty() {

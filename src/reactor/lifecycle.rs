@@ -104,6 +104,7 @@ impl Manager {
                 for seq in h.deferred_seqs() {
                     self.defer.remove((id, seq));
                 }
+                self.defer.remove_conn(id);
             }
             inner.timers.cancel(timer);
             if accepted {

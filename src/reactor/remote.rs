@@ -106,11 +106,12 @@ impl Remote {
         if step != DeferStep::Write && (!(100..=999).contains(&status) || !crate::http::response::valid_extra_headers(headers)) {
             return Err(Error::Invalid);
         }
-        self.shared.defer.advance(token, step)?;
+        let undo = self.shared.defer.advance(token, step)?;
         let answer = HttpAnswer { token, step, status, headers: headers.into(), body };
         let r = self.post(Msg::Http(answer));
         if r.is_err() {
-            self.shared.defer.remove(token);
+            // Not posted: the request is where it was, and the caller may retry.
+            self.shared.defer.undo(token, undo);
         }
         r
     }
