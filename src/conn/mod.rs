@@ -101,6 +101,11 @@ impl Flags {
     /// The poller reported the peer's FIN (or an error): a short read does not mean the
     /// kernel is empty, because the EOF behind the data raises no further edge.
     pub(crate) const PEER_HUP: u16 = 1 << 11;
+    /// The protocol knows the peer sends nothing more (HTTP after `Connection: close`):
+    /// a graceful close may skip the half-close wait when no input is pending.
+    pub(crate) const NO_LINGER: u16 = 1 << 12;
+    /// TCP_NODELAY is set on the socket.
+    pub(crate) const NODELAY: u16 = 1 << 13;
 
     pub fn has(self, f: u16) -> bool {
         self.0 & f != 0

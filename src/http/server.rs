@@ -534,6 +534,9 @@ impl Manager {
         }
         let room = !h.closing && h.slots.len() < MAX_PIPELINE && !c.recv.is_empty();
         let over = c.sendq.queued() > max_queue;
+        if close {
+            c.flags.set(Flags::NO_LINGER);
+        }
         inner.schedule(id, Flags::DIRTY);
         if room {
             inner.schedule(id, Flags::PARSE_MORE);
@@ -845,7 +848,7 @@ fn write_continue(c: &mut Conn, pool: &mut BufPool, idx: usize) {
 /// Writes the status line and fields for slot `idx`; `len` is the whole body's
 /// length, or None for a streamed body.
 fn write_response(c: &mut Conn, pool: &mut BufPool, date: &mut super::date::DateCache, idx: usize, status: u16, extra: &[u8], len: Option<usize>) -> Result<()> {
-    let Conn { sendq, proto, .. } = c;
+    let Conn { sendq, proto, sock, flags, .. } = c;
     let Proto::Http(h) = proto else { return Err(Error::Protocol) };
     let slot = &mut h.slots[idx];
     slot.close_after |= response::asks_close(extra) || h.peer_eof;
@@ -871,6 +874,13 @@ fn write_response(c: &mut Conn, pool: &mut BufPool, date: &mut super::date::Date
         (false, _) => ConnField::Omit,
     };
     slot.chunked = framing == Framing::Chunked;
+    if !slot.close_after && !flags.has(Flags::NODELAY) {
+        // Kept alive: later (or streamed) small responses must not wait on Nagle.
+        if let crate::conn::Sock::Stream(s) = sock {
+            let _ = s.set_nodelay(true);
+        }
+        flags.set(Flags::NODELAY);
+    }
     let deferred = slot.state == SlotState::Deferred;
     slot.state = SlotState::Streaming { deferred };
     let q = if idx == 0 { sendq } else { &mut slot.out };

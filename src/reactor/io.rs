@@ -89,14 +89,22 @@ impl Manager {
             let l = inner.conns.get(&lid)?;
             (l.handler.clone(), l.user, matches!(l.proto, Proto::HttpListener))
         };
-        let _ = stream.set_nodelay(true);
         let id = inner.alloc_id();
+        let mut flags_nodelay = false;
         if let Err(e) = inner.poll.registry().register(&mut stream, Token(id as usize), Interest::READABLE | Interest::WRITABLE) {
             tern_log!(Level::Error, "register accepted socket: {e}");
             return None;
         }
+        // A raw TCP connection gets TCP_NODELAY now; an HTTP one only once it is kept
+        // alive (a one-request connection writes its response in one go and closes).
+        if !http && stream.set_nodelay(true).is_ok() {
+            flags_nodelay = true;
+        }
         let mut conn = Conn::new(id, Sock::Stream(stream), Phase::Open, handler, user);
         conn.flags.set(Flags::ACCEPTED);
+        if flags_nodelay {
+            conn.flags.set(Flags::NODELAY);
+        }
         if http {
             conn.proto = Proto::Http(Box::default());
         }
@@ -267,9 +275,10 @@ impl Manager {
         };
         let registry = inner.poll.registry();
         match sock {
-            Sock::Stream(mut s) => {
-                let _ = registry.deregister(&mut s);
-            }
+            // Closing the socket's only descriptor takes it out of the epoll set: an
+            // explicit EPOLL_CTL_DEL would be one more syscall per connection. Its
+            // events still queued in this batch name an id never used again.
+            Sock::Stream(s) => drop(s),
             Sock::Listener(mut l) => {
                 let _ = registry.deregister(&mut l);
             }

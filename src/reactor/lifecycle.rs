@@ -68,6 +68,12 @@ impl Manager {
             return;
         }
         c.phase = Phase::Lingering;
+        if c.flags.has(Flags::NO_LINGER) && c.recv.is_empty() && c.stream().is_some_and(crate::net::socket::peer_quiet) {
+            // Nothing to protect: the FIN of a plain close follows the response, and
+            // the shutdown, wait and final read of a lingering close are saved.
+            inner.schedule(id, Flags::CLOSE_NOW);
+            return;
+        }
         let shut = c.stream().map(|s| s.shutdown(std::net::Shutdown::Write));
         if c.flags.has(Flags::PEER_EOF) || !matches!(shut, Some(Ok(()))) {
             inner.schedule(id, Flags::CLOSE_NOW);
