@@ -10,6 +10,8 @@
 //! place where two parsers on the path of a request can disagree about where it ends,
 //! which is what request smuggling exploits; all of them are rejected here.
 
+use super::util::{hex_val, is_tchar};
+
 /// Why a chunked body was rejected; each maps to the status the server answers with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ChunkError {
@@ -330,21 +332,6 @@ impl ChunkedDecoder {
         };
         Ok(())
     }
-}
-
-/// The value of an ASCII hex digit.
-fn hex_val(b: u8) -> Option<u8> {
-    match b {
-        b'0'..=b'9' => Some(b - b'0'),
-        b'a'..=b'f' => Some(b - b'a' + 10),
-        b'A'..=b'F' => Some(b - b'A' + 10),
-        _ => None,
-    }
-}
-
-/// `tchar` of RFC 9110 §5.6.2: the characters allowed in tokens (names, bare values).
-fn is_tchar(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
 }
 
 #[cfg(test)]

@@ -455,24 +455,7 @@ impl Manager {
         let mut guard = self.inner.borrow_mut();
         let inner = &mut *guard;
         let c = inner.conns.get_mut(&id).ok_or(Error::Closed)?;
-        if c.phase > Phase::Open || c.flags.has(Flags::CLOSE_NOW) {
-            return Err(Error::Closed);
-        }
-        let Proto::Http(h) = &mut c.proto else { return Err(Error::Protocol) };
-        if h.in_head_event && matches!(target, Target::Inline) {
-            // HTTP_HEAD is not the request: its answer belongs in HTTP_MSG.
-            return Err(Error::Protocol);
-        }
-        let idx = h
-            .slots
-            .iter()
-            .position(|s| match target {
-                Target::Inline => s.state == SlotState::Pending,
-                Target::Token(seq) => s.seq == seq && s.state == SlotState::Deferred,
-            })
-            .ok_or(if matches!(target, Target::Token(_)) { Error::Closed } else { Error::Protocol })?;
-        // A deferred answer's clock restarts with every step a worker takes.
-        h.slots[idx].since = Instant::now();
+        let idx = answer_slot(c, target, false)?;
         let len = body.as_ref().map(Body::len);
         write_response(c, &mut inner.pool, &mut inner.date, idx, status, headers, len)?;
         if let Some(body) = body {
@@ -488,24 +471,7 @@ impl Manager {
         let mut guard = self.inner.borrow_mut();
         let inner = &mut *guard;
         let c = inner.conns.get_mut(&id).ok_or(Error::Closed)?;
-        if c.phase > Phase::Open || c.flags.has(Flags::CLOSE_NOW) {
-            return Err(Error::Closed);
-        }
-        let Proto::Http(h) = &mut c.proto else { return Err(Error::Protocol) };
-        if h.in_head_event && matches!(target, Target::Inline) {
-            // HTTP_HEAD is not the request: its answer belongs in HTTP_MSG.
-            return Err(Error::Protocol);
-        }
-        let idx = h
-            .slots
-            .iter()
-            .position(|s| match target {
-                Target::Inline => s.state == SlotState::Streaming { deferred: false },
-                Target::Token(seq) => s.seq == seq && s.state == SlotState::Streaming { deferred: true },
-            })
-            .ok_or(if matches!(target, Target::Token(_)) { Error::Closed } else { Error::Protocol })?;
-        // A deferred answer's clock restarts with every step a worker takes.
-        h.slots[idx].since = Instant::now();
+        let idx = answer_slot(c, target, true)?;
         match body {
             Some(b) => write_body(c, &mut inner.pool, idx, b)?,
             None => finish(c, &mut inner.pool, idx),
@@ -668,6 +634,32 @@ enum TimerFired {
     Stalled(u64),
     Idle,
     Nothing,
+}
+
+/// The slot a response call is for: the oldest unanswered request (inline) or the
+/// deferred one named by a token; `streaming` for write/end of a begun response.
+/// `Closed` when the connection or the token's request is gone.
+fn answer_slot(c: &mut Conn, target: Target, streaming: bool) -> Result<usize> {
+    if c.phase > Phase::Open || c.flags.has(Flags::CLOSE_NOW) {
+        return Err(Error::Closed);
+    }
+    let Proto::Http(h) = &mut c.proto else { return Err(Error::Protocol) };
+    if h.in_head_event && matches!(target, Target::Inline) {
+        // HTTP_HEAD is not the request: its answer belongs in HTTP_MSG.
+        return Err(Error::Protocol);
+    }
+    let wanted = |deferred: bool| if streaming { SlotState::Streaming { deferred } } else if deferred { SlotState::Deferred } else { SlotState::Pending };
+    let idx = h
+        .slots
+        .iter()
+        .position(|s| match target {
+            Target::Inline => s.state == wanted(false),
+            Target::Token(seq) => s.seq == seq && s.state == wanted(true),
+        })
+        .ok_or(if matches!(target, Target::Token(_)) { Error::Closed } else { Error::Protocol })?;
+    // A deferred answer's clock restarts with every step a worker takes.
+    h.slots[idx].since = Instant::now();
+    Ok(idx)
 }
 
 /// One parsing step under the borrow.

@@ -524,7 +524,8 @@ fn trim_ows(s: &[u8]) -> &[u8] {
     &s[start..end.max(start)]
 }
 
-fn hex_val(b: u8) -> Option<u8> {
+/// The value of an ASCII hex digit.
+pub(crate) fn hex_val(b: u8) -> Option<u8> {
     match b {
         b'0'..=b'9' => Some(b - b'0'),
         b'a'..=b'f' => Some(b - b'a' + 10),
@@ -533,8 +534,8 @@ fn hex_val(b: u8) -> Option<u8> {
     }
 }
 
-/// `tchar` of RFC 9110 §5.6.2.
-fn is_tchar(b: u8) -> bool {
+/// `tchar` of RFC 9110 §5.6.2: the characters allowed in tokens (names, bare values).
+pub(crate) fn is_tchar(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
 }
 
