@@ -23,6 +23,12 @@
 
 
 /**
+ * File bytes one `flush` sends at most, so a large download on a fast socket yields
+ * the loop to other connections (the reactor calls `flush` again next turn).
+ */
+#define FILE_BUDGET (1 << 20)
+
+/**
  * Longest chunk-size line accepted, extensions included and CRLF excluded. Extensions
  * carry nothing tern uses; the bound stops a peer from streaming an endless line that
  * costs CPU without ever producing a byte of body.
@@ -162,8 +168,9 @@
 #define TERN_OPT_MAX_CONNS 5
 
 /**
- * Bytes queued per connection; past it the connection is closed with
- * TERN_EV_ERROR and its buffers released (default 16 MiB).
+ * Bytes queued in memory per connection (file bytes waiting for sendfile do not
+ * count); past it the connection is closed with TERN_EV_ERROR and its buffers
+ * released (default 16 MiB).
  */
 #define TERN_OPT_MAX_SEND_QUEUE 6
 

@@ -521,7 +521,7 @@ impl Manager {
             close |= h.peer_eof || (h.closing && h.state == ReqState::Head && h.head_started.is_none() && c.recv.is_empty());
         }
         let room = !h.closing && h.slots.len() < MAX_PIPELINE && !c.recv.is_empty();
-        let over = c.sendq.queued() > max_queue;
+        let over = c.sendq.memory_queued() > max_queue;
         inner.schedule(id, Flags::DIRTY);
         if room {
             inner.schedule(id, Flags::PARSE_MORE);
