@@ -23,12 +23,6 @@
 
 
 /**
- * File bytes one `flush` sends at most, so a large download on a fast socket yields
- * the loop to other connections (the reactor calls `flush` again next turn).
- */
-#define FILE_BUDGET (1 << 20)
-
-/**
  * Longest chunk-size line accepted, extensions included and CRLF excluded. Extensions
  * carry nothing tern uses; the bound stops a peer from streaming an endless line that
  * costs CPU without ever producing a byte of body.

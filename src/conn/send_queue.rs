@@ -16,7 +16,7 @@ use std::sync::Arc;
 
 /// File bytes one `flush` sends at most, so a large download on a fast socket yields
 /// the loop to other connections (the reactor calls `flush` again next turn).
-pub const FILE_BUDGET: usize = 1 << 20;
+pub(crate) const FILE_BUDGET: usize = 1 << 20;
 
 /// A range of an open file, shared so that one open file can serve many responses.
 pub struct FileSeg {

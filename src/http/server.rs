@@ -15,7 +15,7 @@ use super::parse::{Framing as ReqFraming, Head, Reject};
 use super::response::{self, ConnField, Framing};
 use crate::bytes::Bytes;
 use crate::conn::pool::BufPool;
-use crate::conn::send_queue::SendQueue;
+use crate::conn::send_queue::{FileSeg, SendQueue};
 use crate::conn::{Conn, ConnId, Flags, Phase, Proto};
 use crate::error::{Error, Result};
 use crate::reactor::{Event, Inner, Manager, TimerAction};
@@ -167,6 +167,8 @@ enum Step {
 pub enum Body<'a> {
     Copy(&'a [u8]),
     Shared(Bytes),
+    /// A range of an open file, sent with `sendfile` (never read into memory).
+    File(FileSeg),
 }
 
 impl Body<'_> {
@@ -174,6 +176,7 @@ impl Body<'_> {
         match self {
             Body::Copy(d) => d.len(),
             Body::Shared(b) => b.len(),
+            Body::File(f) => f.len,
         }
     }
 }
@@ -859,6 +862,7 @@ fn write_body(c: &mut Conn, pool: &mut BufPool, idx: usize, body: Body<'_>) -> R
     match body {
         Body::Copy(d) => q.push_copy(d, pool),
         Body::Shared(b) => q.push_bytes(b),
+        Body::File(f) => q.push_file(f),
     }
     if chunked {
         q.push_copy(b"\r\n", pool);
