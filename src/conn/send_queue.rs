@@ -251,7 +251,7 @@ mod tests {
 
     #[test]
     fn partial_writes_keep_order_and_release_after_written() {
-        let (a, mut b) = UnixStream::pair().unwrap();
+        let (a, b) = UnixStream::pair().unwrap();
         a.set_nonblocking(true).unwrap();
         let mut pool = BufPool::default();
         let mut q = SendQueue::default();
@@ -261,22 +261,11 @@ mod tests {
         q.push_bytes(shared.clone());
         q.push_copy(b":tail", &mut pool);
         let total = q.queued();
-        let reader = std::thread::spawn(move || {
-            let mut got = Vec::new();
-            b.read_to_end(&mut got).unwrap();
-            got
+        let reader = read_all(b);
+        let sent = flush_until_empty(&mut q, &a, &mut pool, |q, _| {
+            // Still queued: our reference plus the queue's.
+            assert!(shared.ref_count() >= 2 || q.queued() < 6);
         });
-        let mut sent = 0;
-        while !q.is_empty() {
-            let f = q.flush(&a, &mut pool);
-            assert!(f.error.is_none());
-            sent += f.written;
-            if !q.is_empty() {
-                // Still queued: our reference plus the queue's.
-                assert!(shared.ref_count() >= 2 || q.queued() < 6);
-                std::thread::sleep(std::time::Duration::from_millis(1));
-            }
-        }
         assert_eq!(sent, total);
         // Written: the queue let go of its reference.
         assert_eq!(shared.ref_count(), 1);
@@ -286,12 +275,40 @@ mod tests {
         assert_eq!(&got[5..5 + big.len()], &big[..]);
         assert_eq!(&got[5 + big.len()..], b":tail");
     }
+
+    /// Everything `b` receives until the other end closes, on another thread.
+    pub(super) fn read_all(mut b: UnixStream) -> std::thread::JoinHandle<Vec<u8>> {
+        std::thread::spawn(move || {
+            let mut got = Vec::new();
+            b.read_to_end(&mut got).unwrap();
+            got
+        })
+    }
+
+    /// Flushes until the queue is empty, calling `between` after each flush that
+    /// left something queued. Returns the bytes written.
+    pub(super) fn flush_until_empty(q: &mut SendQueue, a: &UnixStream, pool: &mut BufPool, mut between: impl FnMut(&SendQueue, &Flushed)) -> usize {
+        let mut sent = 0;
+        while !q.is_empty() {
+            let f = q.flush(a, pool);
+            assert!(f.error.is_none());
+            sent += f.written;
+            if !q.is_empty() {
+                between(q, &f);
+                if !f.more {
+                    std::thread::sleep(std::time::Duration::from_millis(1));
+                }
+            }
+        }
+        sent
+    }
 }
 
 #[cfg(test)]
 mod file_tests {
+    use super::tests::{flush_until_empty, read_all};
     use super::*;
-    use std::io::{Read, Write};
+    use std::io::Write;
     use std::os::unix::net::UnixStream;
 
     /// A file of `len` patterned bytes, removed from the directory at once (the open
@@ -311,7 +328,7 @@ mod file_tests {
 
     #[test]
     fn files_interleaved_with_memory_keep_order_through_partial_writes() {
-        let (a, mut b) = UnixStream::pair().unwrap();
+        let (a, b) = UnixStream::pair().unwrap();
         a.set_nonblocking(true).unwrap();
         let mut pool = BufPool::default();
         let mut q = SendQueue::default();
@@ -327,21 +344,8 @@ mod file_tests {
         q.push_copy(b":tail", &mut pool);
         let total = q.queued();
         assert_eq!(q.memory_queued(), 5 + 100_000 + 5 + 5, "file bytes are not memory");
-        let reader = std::thread::spawn(move || {
-            let mut got = Vec::new();
-            b.read_to_end(&mut got).unwrap();
-            got
-        });
-        let mut sent = 0;
-        while !q.is_empty() {
-            let f = q.flush(&a, &mut pool);
-            assert!(f.error.is_none());
-            assert!(f.written <= FILE_BUDGET + 200_000, "one flush is bounded");
-            sent += f.written;
-            if !f.more {
-                std::thread::sleep(std::time::Duration::from_millis(1));
-            }
-        }
+        let reader = read_all(b);
+        let sent = flush_until_empty(&mut q, &a, &mut pool, |_, f| assert!(f.written <= FILE_BUDGET + 200_000, "one flush is bounded"));
         assert_eq!((sent, q.queued(), q.memory_queued()), (total, 0, 0));
         assert_eq!(Arc::strong_count(&f1), 1, "the queue let go of the file");
         drop(a);
