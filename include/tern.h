@@ -162,8 +162,9 @@
 #define TERN_OPT_MAX_CONNS 5
 
 /**
- * Bytes queued per connection; past it the connection is closed with
- * TERN_EV_ERROR and its buffers released (default 16 MiB).
+ * Bytes queued in memory per connection (file bytes waiting for sendfile do not
+ * count); past it the connection is closed with TERN_EV_ERROR and its buffers
+ * released (default 16 MiB).
  */
 #define TERN_OPT_MAX_SEND_QUEUE 6
 
@@ -768,6 +769,30 @@ size_t tern_http_header_count(const tern_http_msg *h);
  * Loop thread.
  */
 int tern_http_header_at(const tern_http_msg *h, size_t i, tern_str *name, tern_str *value);
+
+/**
+ * Answers request `h` with the file its path names under `root_dir`: GET and HEAD
+ * (405 otherwise), Content-Type by extension, `index.html` for a directory (301 to
+ * add a missing trailing slash; 403 if there is no index), ETag and Last-Modified
+ * with 304 for If-None-Match / If-Modified-Since, one Range (206, 416, If-Range),
+ * and `NAME.gz` with Content-Encoding: gzip when the client accepts gzip. Paths that
+ * try to leave the root (`..`, encoded dots or slashes, backslashes, NUL) get 400;
+ * symlinks resolving outside the root get 403. The body goes from the file to the
+ * socket with sendfile, in pieces, never through memory; the file stays open until
+ * it is sent. Loop thread, inside TERN_EV_HTTP_MSG for `h`, like tern_http_reply.
+ * Returns TERN_OK once an answer is queued (a 404 or 403 is an answer, not an
+ * error); TERN_EINVAL for NULL or empty arguments; TERN_ECLOSED if the connection
+ * is closing; TERN_EPROTO if the request is already answered or deferred.
+ */
+int tern_http_serve_dir(tern_conn *c, const tern_http_msg *h, const char *root_dir);
+
+/**
+ * Answers request `h` with the file at `path`, whatever the request's path, with
+ * everything tern_http_serve_dir does for a file (methods, types, validators,
+ * ranges, `path.gz`); 404 if it does not exist, 403 if it is not a regular file.
+ * Loop thread, inside TERN_EV_HTTP_MSG for `h`. Returns as tern_http_serve_dir.
+ */
+int tern_http_serve_file(tern_conn *c, const tern_http_msg *h, const char *path);
 
 /**
  * Finds variable `name` in `buf` (a query string or an

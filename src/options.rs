@@ -57,7 +57,8 @@ pub struct Options {
     pub max_body_bytes: usize,
     /// Accepted connections beyond this many are closed at once.
     pub max_conns: usize,
-    /// Bytes queued on one connection; past it the connection is closed with an error.
+    /// Bytes held in memory in one connection's send queue (file segments queued
+    /// for `sendfile` do not count); past it the connection is closed with an error.
     pub max_send_queue: usize,
     /// Messages waiting from remotes; past it `Remote` calls fail with `Full`.
     pub max_posted: usize,

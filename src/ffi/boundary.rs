@@ -129,6 +129,21 @@ pub(crate) fn c_str<'a>(p: *const c_char) -> Result<&'a str, Error> {
     unsafe { CStr::from_ptr(p) }.to_str().map_err(|_| Error::Invalid)
 }
 
+/// A file-system path argument: any bytes but NUL (paths need not be UTF-8).
+pub(crate) fn c_path<'a>(p: *const c_char) -> Result<&'a std::path::Path, Error> {
+    use std::os::unix::ffi::OsStrExt;
+    if p.is_null() {
+        return Err(Error::Invalid);
+    }
+    // SAFETY: the C contract: a non-null string argument is NUL-terminated and lives
+    // for the call.
+    let bytes = unsafe { CStr::from_ptr(p) }.to_bytes();
+    if bytes.is_empty() {
+        return Err(Error::Invalid);
+    }
+    Ok(std::path::Path::new(std::ffi::OsStr::from_bytes(bytes)))
+}
+
 /// A (pointer, length) argument as a slice; `Invalid` for NULL with a length.
 pub(crate) fn c_slice<'a>(p: *const std::ffi::c_void, len: usize) -> Result<&'a [u8], Error> {
     if len == 0 {

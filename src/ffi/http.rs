@@ -1,6 +1,6 @@
 //! HTTP/1.1: listening, reading requests, answering them inline or from any thread.
 
-use super::boundary::{c_slice, c_str, set_last_error, status, try_ref, Castable};
+use super::boundary::{c_path, c_slice, c_str, set_last_error, status, try_ref, Castable};
 use super::bytes::{take_ref, tern_bytes};
 use super::conn::{conn, open_with, tern_conn, tern_handler, tern_str, CHandler};
 use super::mgr::tern_mgr;
@@ -124,6 +124,42 @@ pub extern "C" fn tern_http_header_at(h: *const tern_http_msg, i: usize, name: *
             }
         }
         0
+    }
+}
+
+/// Answers request `h` with the file its path names under `root_dir`: GET and HEAD
+/// (405 otherwise), Content-Type by extension, `index.html` for a directory (301 to
+/// add a missing trailing slash; 403 if there is no index), ETag and Last-Modified
+/// with 304 for If-None-Match / If-Modified-Since, one Range (206, 416, If-Range),
+/// and `NAME.gz` with Content-Encoding: gzip when the client accepts gzip. Paths that
+/// try to leave the root (`..`, encoded dots or slashes, backslashes, NUL) get 400;
+/// symlinks resolving outside the root get 403. The body goes from the file to the
+/// socket with sendfile, in pieces, never through memory; the file stays open until
+/// it is sent. Loop thread, inside TERN_EV_HTTP_MSG for `h`, like tern_http_reply.
+/// Returns TERN_OK once an answer is queued (a 404 or 403 is an answer, not an
+/// error); TERN_EINVAL for NULL or empty arguments; TERN_ECLOSED if the connection
+/// is closing; TERN_EPROTO if the request is already answered or deferred.
+#[no_mangle]
+pub extern "C" fn tern_http_serve_dir(c: *mut tern_conn, h: *const tern_http_msg, root_dir: *const c_char) -> c_int {
+    boundary! {
+        status_of(|| {
+            let (m, id) = conn(c)?;
+            m.http_serve_dir(id, msg(h).ok_or(Error::Invalid)?, c_path(root_dir)?)
+        })
+    }
+}
+
+/// Answers request `h` with the file at `path`, whatever the request's path, with
+/// everything tern_http_serve_dir does for a file (methods, types, validators,
+/// ranges, `path.gz`); 404 if it does not exist, 403 if it is not a regular file.
+/// Loop thread, inside TERN_EV_HTTP_MSG for `h`. Returns as tern_http_serve_dir.
+#[no_mangle]
+pub extern "C" fn tern_http_serve_file(c: *mut tern_conn, h: *const tern_http_msg, path: *const c_char) -> c_int {
+    boundary! {
+        status_of(|| {
+            let (m, id) = conn(c)?;
+            m.http_serve_file(id, msg(h).ok_or(Error::Invalid)?, c_path(path)?)
+        })
     }
 }
 

@@ -27,8 +27,9 @@ pub const TERN_OPT_MAX_HEADER_BYTES: c_int = 3;
 pub const TERN_OPT_MAX_BODY_BYTES: c_int = 4;
 /// Accepted connections alive at once; further ones are closed on accept.
 pub const TERN_OPT_MAX_CONNS: c_int = 5;
-/// Bytes queued per connection; past it the connection is closed with
-/// TERN_EV_ERROR and its buffers released (default 16 MiB).
+/// Bytes queued in memory per connection (file bytes waiting for sendfile do not
+/// count); past it the connection is closed with TERN_EV_ERROR and its buffers
+/// released (default 16 MiB).
 pub const TERN_OPT_MAX_SEND_QUEUE: c_int = 6;
 /// Messages waiting from remotes; past it tern_remote_* returns TERN_EFULL
 /// (default 8192). Settable only before the first tern_mgr_remote.

@@ -96,6 +96,43 @@ impl DateCache {
     }
 }
 
+/// The Unix time of an IMF-fixdate (`If-Modified-Since`, `If-Range`); None for
+/// anything else, including the obsolete RFC 850 and asctime forms (a condition that
+/// cannot be read is treated as absent, which only costs a full response).
+pub fn parse(s: &[u8]) -> Option<u64> {
+    if s.len() != DATE_LEN {
+        return None;
+    }
+    let num = |r: std::ops::Range<usize>| -> Option<u64> {
+        s[r].iter().try_fold(0u64, |n, &b| b.is_ascii_digit().then(|| n * 10 + u64::from(b - b'0')))
+    };
+    let day = num(5..7)?;
+    let month = MONTHS.iter().position(|m| &s[8..11] == *m)? as u64 + 1;
+    let year = num(12..16)?;
+    let (h, mi, sec) = (num(17..19)?, num(20..22)?, num(23..25)?);
+    if year < 1970 || !(1..=31).contains(&day) || h > 23 || mi > 59 || sec > 59 {
+        return None;
+    }
+    let t = days_from_civil(year, month, day) * 86_400 + h * 3600 + mi * 60 + sec;
+    // Formatting the result back must give the input: this checks the weekday, the
+    // separators and days past the end of their month in one comparison.
+    let mut back = [0u8; DATE_LEN];
+    DateCache::format(t, &mut back);
+    (back[..] == *s).then_some(t)
+}
+
+/// Days from 1970-01-01 to a proleptic Gregorian date (year >= 1970), the inverse
+/// of `civil_from_days`, on the same March-based years.
+fn days_from_civil(year: u64, month: u64, day: u64) -> u64 {
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y / 400;
+    let year_of_era = y % 400;
+    let month_from_march = if month > 2 { month - 3 } else { month + 9 };
+    let day_of_year = (153 * month_from_march + 2) / 5 + day - 1;
+    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
+    era * 146_097 + day_of_era - 719_468
+}
+
 fn two_digits(out: &mut [u8], v: u32) {
     out[0] = b'0' + (v / 10) as u8;
     out[1] = b'0' + (v % 10) as u8;
@@ -132,6 +169,19 @@ mod tests {
         let mut out = [0u8; DATE_LEN];
         DateCache::format(t, &mut out);
         String::from_utf8(out.to_vec()).unwrap()
+    }
+
+    #[test]
+    fn parse_inverts_format_and_refuses_the_rest() {
+        for t in [0, 784_111_777, 951_782_400, 1_709_164_800, MAX_UNIX_SECS] {
+            assert_eq!(parse(fmt(t).as_bytes()), Some(t));
+        }
+        assert_eq!(parse(b"Sun, 06 Nov 1994 08:49:37 GMT"), Some(784_111_777));
+        assert_eq!(parse(b"Mon, 06 Nov 1994 08:49:37 GMT"), None, "wrong weekday");
+        assert_eq!(parse(b"Thu, 31 Feb 2000 00:00:00 GMT"), None);
+        assert_eq!(parse(b"Sunday, 06-Nov-94 08:49:37 GMT"), None);
+        assert_eq!(parse(b"Sun Nov  6 08:49:37 1994"), None);
+        assert_eq!(parse(b"Sun, 06 Nov 1994 08:49:37 UTC"), None);
     }
 
     #[test]

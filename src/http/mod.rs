@@ -1,10 +1,12 @@
 //! HTTP/1.1 (RFC 9112): where a request is parsed (`parse`), how a body is framed
 //! (`chunked`), what a handler sees (`msg`), how responses are written (`response`)
-//! and ordered among pipelined requests, deferred or not (`server`).
+//! and ordered among pipelined requests, deferred or not (`server`), static files
+//! (`files`).
 
 pub mod chunked;
 pub mod date;
 pub mod defer;
+pub mod files;
 pub mod msg;
 pub mod parse;
 pub mod response;

@@ -15,7 +15,7 @@ use super::parse::{Framing as ReqFraming, Head, Reject};
 use super::response::{self, ConnField, Framing};
 use crate::bytes::Bytes;
 use crate::conn::pool::BufPool;
-use crate::conn::send_queue::SendQueue;
+use crate::conn::send_queue::{FileSeg, SendQueue};
 use crate::conn::{Conn, ConnId, Flags, Phase, Proto};
 use crate::error::{Error, Result};
 use crate::reactor::{Event, Inner, Manager, TimerAction};
@@ -175,6 +175,8 @@ enum Step {
 pub enum Body<'a> {
     Copy(&'a [u8]),
     Shared(Bytes),
+    /// A range of an open file, sent with `sendfile` (never read into memory).
+    File(FileSeg),
 }
 
 impl Body<'_> {
@@ -182,6 +184,7 @@ impl Body<'_> {
         match self {
             Body::Copy(d) => d.len(),
             Body::Shared(b) => b.len(),
+            Body::File(f) => f.len,
         }
     }
 }
@@ -499,7 +502,7 @@ impl Manager {
             close |= h.peer_eof || (h.closing && h.state == ReqState::Head && h.head_started.is_none() && c.recv.is_empty());
         }
         let room = !h.closing && h.slots.len() < MAX_PIPELINE && !c.recv.is_empty();
-        let over = c.sendq.queued() > max_queue;
+        let over = c.sendq.memory_queued() > max_queue;
         if close {
             c.flags.set(Flags::NO_LINGER);
         }
@@ -898,6 +901,7 @@ fn write_body(c: &mut Conn, pool: &mut BufPool, idx: usize, body: Body<'_>) -> R
     match body {
         Body::Copy(d) => q.push_copy(d, pool),
         Body::Shared(b) => q.push_bytes(b),
+        Body::File(f) => q.push_file(f),
     }
     if chunked {
         q.push_copy(b"\r\n", pool);

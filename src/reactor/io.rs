@@ -165,7 +165,9 @@ impl Manager {
     }
 
     /// Writes what the socket takes; WRITE and DRAIN follow, and a draining close
-    /// moves on once the queue is empty.
+    /// moves on once the queue is empty. A flush that stopped at its file budget with
+    /// the socket still writable is put back on the work list: with edge-triggered
+    /// polling no new readiness event would come for it.
     pub(super) fn flush_conn(&self, id: ConnId) {
         let (written, error, drained, phase) = {
             let mut guard = self.inner.borrow_mut();
@@ -177,7 +179,11 @@ impl Manager {
             }
             let Sock::Stream(s) = &c.sock else { return };
             let f = c.sendq.flush(s, &mut inner.pool);
-            (f.written, f.error, c.sendq.is_empty(), c.phase)
+            let out = (f.written, f.error, c.sendq.is_empty(), c.phase);
+            if f.more {
+                inner.schedule(id, Flags::DIRTY);
+            }
+            out
         };
         if let Some(e) = error {
             return self.fail(id, format!("send: {e}"));

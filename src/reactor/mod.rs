@@ -309,6 +309,15 @@ impl Manager {
         r
     }
 
+    /// Queues `len` bytes of `file` from `offset`, written with `sendfile` (never
+    /// read into memory, so not counted against MAX_SEND_QUEUE). The file stays open
+    /// until they are written or the connection ends.
+    pub fn send_file(&self, id: ConnId, file: Arc<std::fs::File>, offset: u64, len: usize) -> Result<()> {
+        let seg = crate::conn::send_queue::FileSeg { file, offset, len };
+        self.enqueue(id, 0, |q, _| q.push_file(seg))
+    }
+
+    /// Checks the memory limit against `len` more bytes, then runs `push`.
     fn enqueue(&self, id: ConnId, len: usize, push: impl FnOnce(&mut crate::conn::send_queue::SendQueue, &mut BufPool)) -> Result<()> {
         let mut guard = self.inner.borrow_mut();
         let inner = &mut *guard;
@@ -317,18 +326,17 @@ impl Manager {
         if !conn.accepts_output() {
             return Err(if conn.is_listener() { Error::Protocol } else { Error::Closed });
         }
-        if conn.sendq.queued().saturating_add(len) > max {
-            let msg = format!("send queue limit exceeded ({} bytes queued, limit {max})", conn.sendq.queued());
+        if conn.sendq.memory_queued().saturating_add(len) > max {
+            let msg = format!("send queue limit exceeded ({} bytes queued, limit {max})", conn.sendq.memory_queued());
             crate::tern_log!(crate::log::Level::Warn, "connection {id}: {msg}");
             drop(guard);
             self.fail(id, msg);
             return Err(Error::Full);
         }
-        if len == 0 {
-            return Ok(());
-        }
         push(&mut conn.sendq, &mut inner.pool);
-        inner.schedule(id, Flags::DIRTY);
+        if !conn.sendq.is_empty() {
+            inner.schedule(id, Flags::DIRTY);
+        }
         Ok(())
     }
 

@@ -1,0 +1,438 @@
+//! Static files: `http_serve_file` answers a request with one file, `http_serve_dir`
+//! maps the request path into a root directory first.
+//!
+//! The answer goes into the request's slot like any `http_reply`, so it keeps its
+//! place among pipelined requests. The body is a file segment of the send queue,
+//! written with `sendfile`: file bytes never pass through memory. Validators
+//! (`ETag` from size and mtime, `Last-Modified`), one `Range`, and a precompressed
+//! `name.gz` are handled here; everything else about the response is the server's.
+//!
+//! Path safety (serve_dir): the path is percent-decoded once; `..` segments, NUL,
+//! backslashes and encoded slashes are refused before the file system is touched;
+//! then the result is canonicalized and must still lie under the canonical root, so
+//! a symlink pointing out of the root is refused too. The file is opened from the
+//! canonical path with `O_NOFOLLOW` (a last-moment swap to a symlink fails) and
+//! `O_NONBLOCK` (a FIFO swapped in cannot block the loop).
+
+use super::date::{self, DATE_LEN};
+use super::msg::HttpMsg;
+use super::server::Body;
+use super::util::url_decode;
+use crate::conn::send_queue::FileSeg;
+use crate::conn::ConnId;
+use crate::error::Result;
+use crate::reactor::Manager;
+use std::ffi::OsStr;
+use std::fs::{File, Metadata};
+use std::io;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::UNIX_EPOCH;
+
+/// A response decided but not yet queued.
+struct Reply {
+    status: u16,
+    headers: Vec<u8>,
+    body: Option<FileSeg>,
+}
+
+impl Reply {
+    /// A short text answer (errors, redirects).
+    fn text(status: u16, headers: Vec<u8>) -> Reply {
+        let mut h = headers;
+        h.extend_from_slice(b"Content-Type: text/plain; charset=utf-8\r\n");
+        Reply { status, headers: h, body: None }
+    }
+}
+
+impl Manager {
+    /// Answers the request with the file at `path` (GET and HEAD; conditional and
+    /// range requests; `path.gz` for clients that accept gzip). Errors are those of
+    /// `http_reply`; a missing file is a 404 answer, not an error.
+    pub fn http_serve_file(&self, id: ConnId, msg: &HttpMsg<'_>, path: &Path) -> Result<()> {
+        let reply = method_not_allowed(msg).unwrap_or_else(|| serve_path(msg, path, None));
+        self.send_reply(id, reply)
+    }
+
+    /// Answers the request with the file its path names under `root`: `index.html`
+    /// for a directory, 301 to add a directory's trailing slash, 400 for paths that
+    /// try to leave the root, 403 for what may not be served, 404.
+    pub fn http_serve_dir(&self, id: ConnId, msg: &HttpMsg<'_>, root: &Path) -> Result<()> {
+        let reply = method_not_allowed(msg).unwrap_or_else(|| serve_under(msg, root));
+        self.send_reply(id, reply)
+    }
+
+    fn send_reply(&self, id: ConnId, r: Reply) -> Result<()> {
+        match r.body {
+            Some(seg) => self.http_reply(id, r.status, &r.headers, Body::File(seg)),
+            None if r.status == 304 => self.http_reply(id, r.status, &r.headers, Body::Copy(b"")),
+            None => {
+                let text = super::response::reason(r.status);
+                let body = format!("{}\n", text.to_ascii_lowercase());
+                self.http_reply(id, r.status, &r.headers, Body::Copy(body.as_bytes()))
+            }
+        }
+    }
+}
+
+fn method_not_allowed(msg: &HttpMsg<'_>) -> Option<Reply> {
+    let m = msg.method();
+    (m != b"GET" && m != b"HEAD").then(|| Reply::text(405, b"Allow: GET, HEAD\r\n".to_vec()))
+}
+
+/// serve_dir after the method check: map, then serve a file or redirect.
+fn serve_under(msg: &HttpMsg<'_>, root: &Path) -> Reply {
+    let found = map_path(root, msg.uri()).and_then(|(root, rel)| confine(&root, &rel).map(|p| (root, p)));
+    let (root, real) = match found {
+        Ok(v) => v,
+        Err(status) => return Reply::text(status, Vec::new()),
+    };
+    let is_dir = std::fs::metadata(&real).is_ok_and(|m| m.is_dir());
+    if !is_dir {
+        return serve_path(msg, &real, Some(&root));
+    }
+    if !msg.uri().ends_with(b"/") {
+        return redirect_to_slash(msg);
+    }
+    match confine(&root, &real.join("index.html")) {
+        Ok(index) => serve_path(msg, &index, Some(&root)),
+        // No listing: a directory without an index is not served.
+        Err(404) => Reply::text(403, Vec::new()),
+        Err(status) => Reply::text(status, Vec::new()),
+    }
+}
+
+fn redirect_to_slash(msg: &HttpMsg<'_>) -> Reply {
+    let mut h = b"Location: ".to_vec();
+    h.extend_from_slice(msg.uri());
+    h.push(b'/');
+    if !msg.query().is_empty() {
+        h.push(b'?');
+        h.extend_from_slice(msg.query());
+    }
+    h.extend_from_slice(b"\r\n");
+    Reply::text(301, h)
+}
+
+/// The canonical root and the request path joined to it, segment by segment, or the
+/// status that refuses the path. Nothing here touches the file system but the root.
+fn map_path(root: &Path, uri: &[u8]) -> std::result::Result<(PathBuf, PathBuf), u16> {
+    if !uri.starts_with(b"/") || uri.contains(&b'\\') {
+        return Err(400);
+    }
+    // An encoded slash or backslash would change how the path splits once decoded;
+    // an encoded NUL would cut it short in the kernel.
+    let encoded = |e: &[u8]| uri.windows(3).any(|w| w.eq_ignore_ascii_case(e));
+    if encoded(b"%2f") || encoded(b"%5c") || encoded(b"%00") {
+        return Err(400);
+    }
+    let mut decoded = vec![0u8; uri.len()];
+    let n = url_decode(uri, &mut decoded, false).map_err(|_| 400u16)?;
+    decoded.truncate(n);
+    if decoded.contains(&0) || decoded.contains(&b'\\') {
+        return Err(400);
+    }
+    let mut path = root.canonicalize().map_err(|e| io_status(&e))?;
+    let root = path.clone();
+    for seg in decoded.split(|&b| b == b'/') {
+        match seg {
+            b"" | b"." => {}
+            b".." => return Err(400),
+            s => path.push(OsStr::from_bytes(s)),
+        }
+    }
+    Ok((root, path))
+}
+
+/// `path` with every symlink resolved, if it exists and still lies under `root`.
+fn confine(root: &Path, path: &Path) -> std::result::Result<PathBuf, u16> {
+    let real = path.canonicalize().map_err(|e| io_status(&e))?;
+    if real.starts_with(root) {
+        Ok(real)
+    } else {
+        Err(403)
+    }
+}
+
+fn io_status(e: &io::Error) -> u16 {
+    match e.kind() {
+        io::ErrorKind::PermissionDenied => 403,
+        io::ErrorKind::NotFound | io::ErrorKind::NotADirectory | io::ErrorKind::InvalidFilename => 404,
+        _ if e.raw_os_error() == Some(libc::ENAMETOOLONG) || e.raw_os_error() == Some(libc::ELOOP) => 404,
+        _ => 500,
+    }
+}
+
+/// One file (`root` is Some when it came from serve_dir: its .gz must stay inside).
+fn serve_path(msg: &HttpMsg<'_>, path: &Path, root: Option<&Path>) -> Reply {
+    let gz = gz_sibling(path, root);
+    let use_gz = gz.is_some() && accepts_gzip(msg.header(b"accept-encoding").unwrap_or(b""));
+    let chosen = if use_gz { gz.as_deref().unwrap_or(path) } else { path };
+    let (file, meta) = match open_regular(chosen, root.is_some()) {
+        Ok(v) => v,
+        Err(status) => return Reply::text(status, Vec::new()),
+    };
+    let mut h = Vec::with_capacity(256);
+    h.extend_from_slice(b"Content-Type: ");
+    h.extend_from_slice(mime_type(path).as_bytes());
+    h.extend_from_slice(b"\r\nAccept-Ranges: bytes\r\n");
+    if use_gz {
+        h.extend_from_slice(b"Content-Encoding: gzip\r\n");
+    }
+    if gz.is_some() {
+        h.extend_from_slice(b"Vary: Accept-Encoding\r\n");
+    }
+    respond_with(msg, file, &meta, h)
+}
+
+/// `path.gz`, if it is a regular file (inside `root` when there is one).
+fn gz_sibling(path: &Path, root: Option<&Path>) -> Option<PathBuf> {
+    let mut name = path.as_os_str().to_owned();
+    name.push(".gz");
+    let gz = PathBuf::from(name);
+    let real = match root {
+        Some(root) => confine(root, &gz).ok()?,
+        None => gz,
+    };
+    std::fs::metadata(&real).ok().filter(Metadata::is_file).map(|_| real)
+}
+
+/// Opens a regular file without ever blocking on it; anything else is 403.
+fn open_regular(path: &Path, canonical: bool) -> std::result::Result<(File, Metadata), u16> {
+    let meta = std::fs::metadata(path).map_err(|e| io_status(&e))?;
+    if !meta.is_file() {
+        return Err(403);
+    }
+    let mut flags = libc::O_NONBLOCK | libc::O_CLOEXEC;
+    if canonical {
+        flags |= libc::O_NOFOLLOW;
+    }
+    let file = std::fs::OpenOptions::new().read(true).custom_flags(flags).open(path).map_err(|e| io_status(&e))?;
+    // What was opened is what is described (not what the path named a moment ago).
+    let meta = file.metadata().map_err(|e| io_status(&e))?;
+    if !meta.is_file() {
+        return Err(403);
+    }
+    Ok((file, meta))
+}
+
+/// The validators of an open file.
+struct Validators {
+    etag: String,
+    mtime: u64,
+    last_modified: [u8; DATE_LEN],
+}
+
+impl Validators {
+    fn of(meta: &Metadata) -> Validators {
+        let mtime = meta.modified().ok().and_then(|t| t.duration_since(UNIX_EPOCH).ok()).map_or(0, |d| d.as_secs());
+        let mut last_modified = [0u8; DATE_LEN];
+        date::DateCache::format(mtime, &mut last_modified);
+        Validators { etag: format!("\"{:x}-{:x}\"", mtime, meta.len()), mtime, last_modified }
+    }
+}
+
+/// Decides 200, 206, 304 or 416 for an open file and adds the validators.
+fn respond_with(msg: &HttpMsg<'_>, file: File, meta: &Metadata, mut h: Vec<u8>) -> Reply {
+    let v = Validators::of(meta);
+    h.extend_from_slice(b"ETag: ");
+    h.extend_from_slice(v.etag.as_bytes());
+    h.extend_from_slice(b"\r\nLast-Modified: ");
+    h.extend_from_slice(&v.last_modified);
+    h.extend_from_slice(b"\r\n");
+    if not_modified(msg, &v) {
+        return Reply { status: 304, headers: h, body: None };
+    }
+    let Ok(size) = usize::try_from(meta.len()) else { return Reply::text(500, Vec::new()) };
+    let file = Arc::new(file);
+    let range = msg.header(b"range").filter(|_| if_range_holds(msg, &v));
+    match range.map(|r| parse_range(r, size)) {
+        Some(Range::Unsatisfiable) => {
+            let mut h = format!("Content-Range: bytes */{size}\r\n").into_bytes();
+            h.extend_from_slice(b"Accept-Ranges: bytes\r\n");
+            Reply::text(416, h)
+        }
+        Some(Range::Bytes(start, end)) => {
+            h.extend_from_slice(format!("Content-Range: bytes {start}-{end}/{size}\r\n").as_bytes());
+            Reply { status: 206, headers: h, body: Some(FileSeg { file, offset: start as u64, len: end - start + 1 }) }
+        }
+        Some(Range::Ignore) | None => Reply { status: 200, headers: h, body: Some(FileSeg { file, offset: 0, len: size }) },
+    }
+}
+
+/// `If-None-Match` (weak comparison) takes precedence over `If-Modified-Since`.
+fn not_modified(msg: &HttpMsg<'_>, v: &Validators) -> bool {
+    if let Some(inm) = msg.header(b"if-none-match") {
+        return inm.split(|&b| b == b',').map(trim).any(|t| t == b"*" || t.strip_prefix(b"W/").unwrap_or(t) == v.etag.as_bytes());
+    }
+    msg.header(b"if-modified-since").and_then(|d| date::parse(trim(d))).is_some_and(|since| v.mtime <= since)
+}
+
+/// `If-Range`: the range applies only if the representation is the one the client
+/// has (a strong ETag match, or exactly its Last-Modified date).
+fn if_range_holds(msg: &HttpMsg<'_>, v: &Validators) -> bool {
+    match msg.header(b"if-range").map(trim) {
+        None => true,
+        Some(t) if t.starts_with(b"\"") => t == v.etag.as_bytes(),
+        Some(t) => t == v.last_modified,
+    }
+}
+
+#[derive(Debug, PartialEq, Eq)]
+enum Range {
+    /// First and last byte, inclusive.
+    Bytes(usize, usize),
+    Unsatisfiable,
+    /// Malformed, another unit, or several ranges: answered with the whole file
+    /// (RFC 9110 §14.2 lets a server ignore Range).
+    Ignore,
+}
+
+fn parse_range(value: &[u8], size: usize) -> Range {
+    let v = trim(value);
+    let Some(spec) = v.get(..6).filter(|p| p.eq_ignore_ascii_case(b"bytes=")).map(|_| trim(&v[6..])) else { return Range::Ignore };
+    if spec.contains(&b',') {
+        return Range::Ignore;
+    }
+    let Some(dash) = spec.iter().position(|&b| b == b'-') else { return Range::Ignore };
+    let (first, last) = (number(&spec[..dash]), number(&spec[dash + 1..]));
+    match (dash, first, last) {
+        // "-N": the last N bytes.
+        (0, _, Some(0)) => Range::Unsatisfiable,
+        (0, _, Some(_)) if size == 0 => Range::Unsatisfiable,
+        (0, _, Some(n)) => Range::Bytes(size - n.min(size), size - 1),
+        (_, Some(a), _) if a >= size => Range::Unsatisfiable,
+        (_, Some(a), None) if spec.len() == dash + 1 => Range::Bytes(a, size - 1),
+        (_, Some(a), Some(b)) if a <= b => Range::Bytes(a, b.min(size - 1)),
+        _ => Range::Ignore,
+    }
+}
+
+/// Decimal digits only (no sign, no spaces); saturates instead of overflowing.
+fn number(s: &[u8]) -> Option<usize> {
+    if s.is_empty() || !s.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    Some(s.iter().fold(0usize, |n, &b| n.saturating_mul(10).saturating_add(usize::from(b - b'0'))))
+}
+
+/// Whether `Accept-Encoding` admits gzip (`gzip`, `x-gzip` or `*`, with q > 0).
+fn accepts_gzip(value: &[u8]) -> bool {
+    value.split(|&b| b == b',').any(|item| {
+        let mut parts = item.split(|&b| b == b';').map(trim);
+        let coding = parts.next().unwrap_or(b"");
+        let named = coding.eq_ignore_ascii_case(b"gzip") || coding.eq_ignore_ascii_case(b"x-gzip") || coding == b"*";
+        let zero_q = parts.any(|p| {
+            p.len() > 2 && p[..2].eq_ignore_ascii_case(b"q=") && p[2] == b'0' && p[3..].iter().all(|&b| b == b'.' || b == b'0')
+        });
+        named && !zero_q
+    })
+}
+
+fn trim(s: &[u8]) -> &[u8] {
+    super::parse::trim(s)
+}
+
+/// The Content-Type for a file name's extension.
+fn mime_type(path: &Path) -> &'static str {
+    let ext = path.extension().and_then(OsStr::to_str).unwrap_or("").to_ascii_lowercase();
+    MIME_TYPES.iter().find(|(e, _)| *e == ext).map_or("application/octet-stream", |(_, t)| t)
+}
+
+/// The web's common types; text types say UTF-8 so browsers need not guess.
+const MIME_TYPES: &[(&str, &str)] = &[
+    ("html", "text/html; charset=utf-8"),
+    ("htm", "text/html; charset=utf-8"),
+    ("css", "text/css; charset=utf-8"),
+    ("js", "text/javascript; charset=utf-8"),
+    ("mjs", "text/javascript; charset=utf-8"),
+    ("json", "application/json"),
+    ("map", "application/json"),
+    ("webmanifest", "application/manifest+json"),
+    ("txt", "text/plain; charset=utf-8"),
+    ("md", "text/markdown; charset=utf-8"),
+    ("csv", "text/csv; charset=utf-8"),
+    ("xml", "application/xml"),
+    ("xhtml", "application/xhtml+xml"),
+    ("rss", "application/rss+xml"),
+    ("atom", "application/atom+xml"),
+    ("svg", "image/svg+xml"),
+    ("png", "image/png"),
+    ("jpg", "image/jpeg"),
+    ("jpeg", "image/jpeg"),
+    ("gif", "image/gif"),
+    ("webp", "image/webp"),
+    ("avif", "image/avif"),
+    ("ico", "image/vnd.microsoft.icon"),
+    ("bmp", "image/bmp"),
+    ("woff", "font/woff"),
+    ("woff2", "font/woff2"),
+    ("ttf", "font/ttf"),
+    ("otf", "font/otf"),
+    ("wasm", "application/wasm"),
+    ("pdf", "application/pdf"),
+    ("zip", "application/zip"),
+    ("gz", "application/gzip"),
+    ("tar", "application/x-tar"),
+    ("mp4", "video/mp4"),
+    ("webm", "video/webm"),
+    ("ogg", "audio/ogg"),
+    ("mp3", "audio/mpeg"),
+    ("wav", "audio/wav"),
+    ("flac", "audio/flac"),
+    ("m4a", "audio/mp4"),
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ranges() {
+        let r = |s: &str| parse_range(s.as_bytes(), 100);
+        assert_eq!(r("bytes=0-9"), Range::Bytes(0, 9));
+        assert_eq!(r("bytes=90-"), Range::Bytes(90, 99));
+        assert_eq!(r("bytes=90-1000"), Range::Bytes(90, 99));
+        assert_eq!(r("bytes=-10"), Range::Bytes(90, 99));
+        assert_eq!(r("bytes=-1000"), Range::Bytes(0, 99));
+        assert_eq!(r("BYTES= 5-5"), Range::Bytes(5, 5));
+        assert_eq!(r("bytes=100-"), Range::Unsatisfiable);
+        assert_eq!(r("bytes=-0"), Range::Unsatisfiable);
+        assert_eq!(parse_range(b"bytes=-5", 0), Range::Unsatisfiable);
+        assert_eq!(parse_range(b"bytes=0-", 0), Range::Unsatisfiable);
+        for bad in ["bytes=9-1", "bytes=a-b", "items=0-1", "bytes=0-1,5-6", "bytes=", "bytes=-", "bytes=+1-2", "bytes 0-1"] {
+            assert_eq!(r(bad), Range::Ignore, "{bad}");
+        }
+    }
+
+    #[test]
+    fn gzip_acceptance() {
+        assert!(accepts_gzip(b"gzip, deflate, br"));
+        assert!(accepts_gzip(b"br;q=1.0, GZIP;q=0.5"));
+        assert!(accepts_gzip(b"*"));
+        assert!(!accepts_gzip(b"gzip;q=0, br"));
+        assert!(!accepts_gzip(b"gzip; q=0.000"));
+        assert!(!accepts_gzip(b"deflate, br"));
+        assert!(!accepts_gzip(b""));
+    }
+
+    #[test]
+    fn mime_by_extension() {
+        assert_eq!(mime_type(Path::new("/a/index.HTML")), "text/html; charset=utf-8");
+        assert_eq!(mime_type(Path::new("x.woff2")), "font/woff2");
+        assert_eq!(mime_type(Path::new("x.unknown")), "application/octet-stream");
+        assert_eq!(mime_type(Path::new("noext")), "application/octet-stream");
+    }
+
+    #[test]
+    fn paths_that_leave_the_root_are_refused_before_any_lookup() {
+        let root = std::env::temp_dir();
+        for uri in ["/../x", "/%2e%2e/x", "/%2E%2e%2fx", "/..%2fx", "/a/../../x", "/\\..\\x", "/%00", "/a%5c..", "x", "/%zz", "/a/%2e%2E/b"] {
+            assert!(map_path(&root, uri.as_bytes()).is_err(), "{uri}");
+        }
+        let (r, p) = map_path(&root, b"//a/./b%20c/").unwrap();
+        assert_eq!(p, r.join("a").join("b c"));
+    }
+}
