@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Memory per idle connection: tern (c-examples/tcp_echo) against nginx (1 worker,
+# Memory per idle connection: tern (c-examples/hello_server) against nginx (1 worker,
 # master_process off), each holding N connections that made one exchange and then went
 # quiet. Server pinned to CPU 0, clients to CPU 1, tern and nginx interleaved, 3 rounds,
 # medians. Figures: (RSS with N idle connections - RSS before) / N.
@@ -15,7 +15,7 @@ OUT=bench/out/idle
 mkdir -p "$OUT"
 ulimit -n $((N * 2 + 1024)) 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 
-cmake -S . -B build >/dev/null && cmake --build build -j2 --target tcp_echo >/dev/null
+cmake -S . -B build >/dev/null && cmake --build build -j2 --target hello_server >/dev/null
 command -v nginx >/dev/null || { echo "nginx missing: apt-get install nginx-light" >&2; exit 1; }
 
 rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
@@ -89,7 +89,7 @@ write_nginx_conf "$ngdir"
 : >"$OUT/tern.txt"
 : >"$OUT/nginx.txt"
 for r in $(seq "$ROUNDS"); do
-    t=$(measure tern "$TERN_PORT" echo -- ./build/examples/tcp_echo "$TERN_PORT")
+    t=$(measure tern "$TERN_PORT" http -- ./build/examples/hello_server "$TERN_PORT")
     g=$(measure nginx "$NGINX_PORT" http -- nginx -c "$ngdir/nginx.conf" -p "$ngdir")
     echo "round $r: tern $t B/conn, nginx $g B/conn"
     echo "$t" >>"$OUT/tern.txt"

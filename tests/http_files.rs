@@ -335,3 +335,28 @@ fn a_large_download_does_not_starve_other_connections() {
     assert!(slowest < Duration::from_millis(500), "a small request waited {slowest:?}");
     assert!(answered_during > 0, "small requests were answered while the download ran");
 }
+
+/// The file cache serves a resolved file without touching the file system for at
+/// most `FRESH`: a file changed, replaced or removed is seen once that has passed.
+#[test]
+fn changed_and_removed_files_are_seen_after_the_cache_window() {
+    let tree = make_tree("cache");
+    let srv = start(&tree);
+    let p = srv.port;
+    let file = tree.base.join("root/changing.txt");
+    std::fs::write(&file, b"first version\n").unwrap();
+    assert_eq!(get(p, "/changing.txt", "").body, b"first version\n");
+    let etag1 = get(p, "/changing.txt", "").head.lines().find(|l| l.starts_with("ETag:")).unwrap().to_string();
+    // Replaced by rename (how deployments write files): a new inode, new size.
+    let tmp = tree.base.join("root/changing.tmp");
+    std::fs::write(&tmp, b"second, longer version\n").unwrap();
+    std::fs::rename(&tmp, &file).unwrap();
+    std::thread::sleep(tern::http::file_cache::FRESH + std::time::Duration::from_millis(200));
+    let r = get(p, "/changing.txt", "");
+    assert_eq!(r.body, b"second, longer version\n");
+    let etag2 = r.head.lines().find(|l| l.starts_with("ETag:")).unwrap().to_string();
+    assert_ne!(etag1, etag2, "a new ETag for new content");
+    std::fs::remove_file(&file).unwrap();
+    std::thread::sleep(tern::http::file_cache::FRESH + std::time::Duration::from_millis(200));
+    assert_eq!(get(p, "/changing.txt", "").status, 404);
+}

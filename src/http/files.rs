@@ -28,8 +28,9 @@ use std::io;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
+use std::rc::Rc;
 use std::sync::Arc;
-use std::time::UNIX_EPOCH;
+use std::time::{Instant, UNIX_EPOCH};
 
 /// A response decided but not yet queued.
 struct Reply {
@@ -52,7 +53,7 @@ impl Manager {
     /// range requests; `path.gz` for clients that accept gzip). Errors are those of
     /// `http_reply`; a missing file is a 404 answer, not an error.
     pub fn http_serve_file(&self, id: ConnId, msg: &HttpMsg<'_>, path: &Path) -> Result<()> {
-        let reply = method_not_allowed(msg).unwrap_or_else(|| serve_path(msg, path, None));
+        let reply = method_not_allowed(msg).unwrap_or_else(|| self.cached(msg, b"", path.as_os_str().as_bytes(), |gzip| resolve(path, None, gzip)));
         self.send_reply(id, reply)
     }
 
@@ -60,8 +61,28 @@ impl Manager {
     /// for a directory, 301 to add a directory's trailing slash, 400 for paths that
     /// try to leave the root, 403 for what may not be served, 404.
     pub fn http_serve_dir(&self, id: ConnId, msg: &HttpMsg<'_>, root: &Path) -> Result<()> {
-        let reply = method_not_allowed(msg).unwrap_or_else(|| serve_under(msg, root));
+        let reply = method_not_allowed(msg).unwrap_or_else(|| self.cached(msg, root.as_os_str().as_bytes(), msg.uri(), |gzip| serve_under(msg, root, gzip)));
         self.send_reply(id, reply)
+    }
+
+    /// The answer from the file cache when it has this lookup, else from `lookup`
+    /// (whose files are then cached).
+    fn cached(&self, msg: &HttpMsg<'_>, root: &[u8], path: &[u8], lookup: impl FnOnce(bool) -> Lookup) -> Reply {
+        let gzip = accepts_gzip(msg.header(b"accept-encoding").unwrap_or(b""));
+        let now = Instant::now();
+        let hit = self.inner.borrow_mut().files.get(root, path, gzip, now);
+        let found = match hit {
+            Some(f) => f,
+            None => match lookup(gzip) {
+                Ok(f) => {
+                    let f = Rc::new(f);
+                    self.inner.borrow_mut().files.put(root, path, gzip, f.clone(), now);
+                    f
+                }
+                Err(reply) => return reply,
+            },
+        };
+        respond_with(msg, &found)
     }
 
     fn send_reply(&self, id: ConnId, r: Reply) -> Result<()> {
@@ -82,25 +103,28 @@ fn method_not_allowed(msg: &HttpMsg<'_>) -> Option<Reply> {
     (m != b"GET" && m != b"HEAD").then(|| Reply::text(405, b"Allow: GET, HEAD\r\n".to_vec()))
 }
 
-/// serve_dir after the method check: map, then serve a file or redirect.
-fn serve_under(msg: &HttpMsg<'_>, root: &Path) -> Reply {
-    let found = map_path(root, msg.uri()).and_then(|(root, rel)| confine(&root, &rel).map(|p| (root, p)));
-    let (root, real) = match found {
-        Ok(v) => v,
-        Err(status) => return Reply::text(status, Vec::new()),
-    };
+/// A file to serve, or the answer that replaces it (an error, a redirect).
+type Lookup = std::result::Result<Found, Reply>;
+
+fn refuse(status: u16) -> Reply {
+    Reply::text(status, Vec::new())
+}
+
+/// serve_dir after the method check: map, then a file or a redirect.
+fn serve_under(msg: &HttpMsg<'_>, root: &Path, gzip: bool) -> Lookup {
+    let (root, real) = map_path(root, msg.uri()).and_then(|(root, rel)| confine(&root, &rel).map(|p| (root, p))).map_err(refuse)?;
     let is_dir = std::fs::metadata(&real).is_ok_and(|m| m.is_dir());
     if !is_dir {
-        return serve_path(msg, &real, Some(&root));
+        return resolve(&real, Some(&root), gzip);
     }
     if !msg.uri().ends_with(b"/") {
-        return redirect_to_slash(msg);
+        return Err(redirect_to_slash(msg));
     }
     match confine(&root, &real.join("index.html")) {
-        Ok(index) => serve_path(msg, &index, Some(&root)),
+        Ok(index) => resolve(&index, Some(&root), gzip),
         // No listing: a directory without an index is not served.
-        Err(404) => Reply::text(403, Vec::new()),
-        Err(status) => Reply::text(status, Vec::new()),
+        Err(404) => Err(refuse(403)),
+        Err(status) => Err(refuse(status)),
     }
 }
 
@@ -165,16 +189,24 @@ fn io_status(e: &io::Error) -> u16 {
     }
 }
 
+/// A file ready to be answered with, whatever the request's conditions and range:
+/// what the file cache keeps.
+pub struct Found {
+    file: Arc<File>,
+    size: usize,
+    v: Validators,
+    /// Content-Type, Accept-Ranges, and the gzip fields when they apply.
+    headers: Vec<u8>,
+}
+
 /// One file (`root` is Some when it came from serve_dir: its .gz must stay inside).
-fn serve_path(msg: &HttpMsg<'_>, path: &Path, root: Option<&Path>) -> Reply {
+fn resolve(path: &Path, root: Option<&Path>, gzip: bool) -> Lookup {
     let gz = gz_sibling(path, root);
-    let use_gz = gz.is_some() && accepts_gzip(msg.header(b"accept-encoding").unwrap_or(b""));
+    let use_gz = gz.is_some() && gzip;
     let chosen = if use_gz { gz.as_deref().unwrap_or(path) } else { path };
-    let (file, meta) = match open_regular(chosen, root.is_some()) {
-        Ok(v) => v,
-        Err(status) => return Reply::text(status, Vec::new()),
-    };
-    let mut h = Vec::with_capacity(256);
+    let (file, meta) = open_regular(chosen, root.is_some()).map_err(refuse)?;
+    let size = usize::try_from(meta.len()).map_err(|_| refuse(500))?;
+    let mut h = Vec::with_capacity(128);
     h.extend_from_slice(b"Content-Type: ");
     h.extend_from_slice(mime_type(path).as_bytes());
     h.extend_from_slice(b"\r\nAccept-Ranges: bytes\r\n");
@@ -184,7 +216,7 @@ fn serve_path(msg: &HttpMsg<'_>, path: &Path, root: Option<&Path>) -> Reply {
     if gz.is_some() {
         h.extend_from_slice(b"Vary: Accept-Encoding\r\n");
     }
-    respond_with(msg, file, &meta, h)
+    Ok(Found { file: Arc::new(file), size, v: Validators::of(&meta), headers: h })
 }
 
 /// `path.gz`, if it is a regular file (inside `root` when there is one).
@@ -235,19 +267,20 @@ impl Validators {
 }
 
 /// Decides 200, 206, 304 or 416 for an open file and adds the validators.
-fn respond_with(msg: &HttpMsg<'_>, file: File, meta: &Metadata, mut h: Vec<u8>) -> Reply {
-    let v = Validators::of(meta);
+fn respond_with(msg: &HttpMsg<'_>, f: &Found) -> Reply {
+    let (v, size) = (&f.v, f.size);
+    let mut h = Vec::with_capacity(f.headers.len() + 96);
+    h.extend_from_slice(&f.headers);
     h.extend_from_slice(b"ETag: ");
     h.extend_from_slice(v.etag.as_bytes());
     h.extend_from_slice(b"\r\nLast-Modified: ");
     h.extend_from_slice(&v.last_modified);
     h.extend_from_slice(b"\r\n");
-    if not_modified(msg, &v) {
+    if not_modified(msg, v) {
         return Reply { status: 304, headers: h, body: None };
     }
-    let Ok(size) = usize::try_from(meta.len()) else { return Reply::text(500, Vec::new()) };
-    let file = Arc::new(file);
-    let range = msg.header(b"range").filter(|_| if_range_holds(msg, &v));
+    let file = f.file.clone();
+    let range = msg.header(b"range").filter(|_| if_range_holds(msg, v));
     match range.map(|r| parse_range(r, size)) {
         Some(Range::Unsatisfiable) => {
             let mut h = format!("Content-Range: bytes */{size}\r\n").into_bytes();

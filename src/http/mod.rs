@@ -6,6 +6,7 @@
 pub mod chunked;
 pub mod date;
 pub mod defer;
+pub mod file_cache;
 pub mod files;
 pub mod msg;
 pub mod parse;

@@ -64,6 +64,8 @@ pub(crate) struct Inner {
     /// Scratch for the request head being delivered (one at a time on the loop).
     pub(crate) http_head: Head,
     pub(crate) date: DateCache,
+    /// Resolved static files (`http_serve_dir` / `http_serve_file`).
+    pub(crate) files: crate::http::file_cache::FileCache,
     /// Connections with something to do after the current handler returns.
     work: Vec<ConnId>,
     work_spare: Vec<ConnId>,
@@ -115,6 +117,7 @@ impl Manager {
                 timers: Timers::default(),
                 http_head: Head::default(),
                 date: DateCache::new(),
+                files: Default::default(),
                 work: Vec::new(),
                 work_spare: Vec::new(),
                 waker,
