@@ -214,6 +214,18 @@
 #define TERN_OPT_MAX_STREAM_BODY_BYTES 14
 
 /**
+ * 1: tern_http_serve_dir answers a directory without index.html with an HTML
+ * listing (names escaped); 0 (default): 403.
+ */
+#define TERN_OPT_DIR_LISTING 15
+
+/**
+ * 1: tern_http_serve_dir follows symlinks that lead out of the root directory;
+ * 0 (default): such requests get 403. `..` and its encodings are refused either way.
+ */
+#define TERN_OPT_FOLLOW_SYMLINKS_OUT 16
+
+/**
  * Something failed; ev_data is a `const char *` message. TERN_EV_CLOSE follows.
  */
 #define TERN_EV_ERROR 1

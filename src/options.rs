@@ -21,12 +21,14 @@ pub enum Opt {
     CloseTimeoutMs = 12,
     HttpHeadEvents = 13,
     MaxStreamBodyBytes = 14,
+    DirListing = 15,
+    FollowSymlinksOut = 16,
 }
 
 impl Opt {
     pub fn from_id(id: i32) -> Result<Opt> {
         use Opt::*;
-        const ALL: [Opt; 14] = [
+        const ALL: [Opt; 16] = [
             IdleTimeoutMs,
             HeaderTimeoutMs,
             MaxHeaderBytes,
@@ -41,6 +43,8 @@ impl Opt {
             CloseTimeoutMs,
             HttpHeadEvents,
             MaxStreamBodyBytes,
+            DirListing,
+            FollowSymlinksOut,
         ];
         ALL.into_iter().find(|o| *o as i32 == id).ok_or(Error::Invalid)
     }
@@ -73,6 +77,10 @@ pub struct Options {
     pub http_head_events: bool,
     /// Bound on a body taken in pieces (HTTP_BODY) instead of buffered.
     pub max_stream_body: u64,
+    /// serve_dir lists a directory without index.html (else 403).
+    pub dir_listing: bool,
+    /// serve_dir follows symlinks that point out of the root (else 403).
+    pub follow_symlinks_out: bool,
 }
 
 impl Default for Options {
@@ -92,6 +100,8 @@ impl Default for Options {
             close_timeout_ms: 10_000,
             http_head_events: false,
             max_stream_body: 64 << 30,
+            dir_listing: false,
+            follow_symlinks_out: false,
         }
     }
 }
@@ -100,9 +110,22 @@ impl Options {
     /// Sets one option; values that would disable a limit (negative, or zero where zero
     /// makes no sense) are refused rather than silently meaning "unbounded".
     pub fn set(&mut self, opt: Opt, value: i64) -> Result<()> {
-        if opt == Opt::HttpHeadEvents && (value == 0 || value == 1) {
-            self.http_head_events = value == 1;
-            return Ok(());
+        // The switches take 0 or 1; everything else is a limit, where 0 or less would
+        // mean "none" and is refused.
+        let switch = match opt {
+            Opt::HttpHeadEvents => Some(&mut self.http_head_events),
+            Opt::DirListing => Some(&mut self.dir_listing),
+            Opt::FollowSymlinksOut => Some(&mut self.follow_symlinks_out),
+            _ => None,
+        };
+        if let Some(flag) = switch {
+            return match value {
+                0 | 1 => {
+                    *flag = value == 1;
+                    Ok(())
+                }
+                _ => Err(Error::Invalid),
+            };
         }
         if value <= 0 {
             return Err(Error::Invalid);
@@ -122,7 +145,7 @@ impl Options {
             Opt::ConnectTimeoutMs => self.connect_timeout_ms = ms,
             Opt::MaxRecvBuffer => self.max_recv_buffer = n.max(4096),
             Opt::CloseTimeoutMs => self.close_timeout_ms = ms,
-            Opt::HttpHeadEvents => return Err(Error::Invalid),
+            Opt::HttpHeadEvents | Opt::DirListing | Opt::FollowSymlinksOut => return Err(Error::Invalid),
             Opt::MaxStreamBodyBytes => self.max_stream_body = ms,
         }
         Ok(())

@@ -9,7 +9,7 @@ use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
-use tern::{ConnId, Event, Manager};
+use tern::{ConnId, Event, Manager, Opt};
 
 const BIG: u64 = 200 << 20;
 const SECRET: &[u8] = b"SECRET-OUTSIDE-ROOT";
@@ -78,12 +78,20 @@ impl Drop for Server {
 /// `/only` is served with `http_serve_file(root/a.txt)`; everything else with
 /// `http_serve_dir(root)`.
 fn start(tree: &Tree) -> Server {
+    start_with(tree, &[])
+}
+
+fn start_with(tree: &Tree, opts: &[(Opt, i64)]) -> Server {
     let root = tree.base.join("root");
+    let opts = opts.to_vec();
     let (tx, rx) = mpsc::channel();
     let stop = Arc::new(AtomicBool::new(false));
     let stop2 = stop.clone();
     let thread = std::thread::spawn(move || {
         let m = Manager::new().unwrap();
+        for (o, v) in opts {
+            m.set_option(o, v).unwrap();
+        }
         let handler = Rc::new(move |m: &Manager, id: ConnId, ev: &Event<'_>| {
             let Event::HttpMsg(msg) = ev else { return };
             if msg.uri() == b"/only" {
@@ -359,4 +367,22 @@ fn changed_and_removed_files_are_seen_after_the_cache_window() {
     std::fs::remove_file(&file).unwrap();
     std::thread::sleep(tern::http::file_cache::FRESH + std::time::Duration::from_millis(200));
     assert_eq!(get(p, "/changing.txt", "").status, 404);
+}
+
+#[test]
+fn listing_and_symlinks_out_of_the_root_are_opt_in() {
+    let tree = make_tree("options");
+    std::fs::write(tree.base.join("root/empty/<b>&.txt"), b"12345").unwrap();
+    let srv = start_with(&tree, &[(Opt::DirListing, 1), (Opt::FollowSymlinksOut, 1)]);
+    let r = get(srv.port, "/empty/", "");
+    assert_eq!(r.status, 200);
+    assert!(r.head.contains("Content-Type: text/html"), "{}", r.head);
+    let html = String::from_utf8(r.body).unwrap();
+    assert!(html.contains("href=\"%3Cb%3E%26.txt\">&lt;b&gt;&amp;.txt</a> 5 bytes"), "{html}");
+    // Symlinks out of the root now lead where they point...
+    assert_eq!(get(srv.port, "/link_out.txt", "").body, SECRET);
+    assert_eq!(get(srv.port, "/dir_out/secret.txt", "").body, SECRET);
+    // ...but `..` is refused whatever the options.
+    assert_eq!(get(srv.port, "/../outside/secret.txt", "").status, 400);
+    assert_eq!(get(srv.port, "/%2e%2e/outside/secret.txt", "").status, 400);
 }

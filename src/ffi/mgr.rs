@@ -52,6 +52,12 @@ pub const TERN_OPT_HTTP_HEAD_EVENTS: c_int = 13;
 /// The largest body taken in pieces through tern_http_stream_body; larger ones get
 /// 413 (bytes, default 64 GiB). Buffered bodies obey TERN_OPT_MAX_BODY_BYTES.
 pub const TERN_OPT_MAX_STREAM_BODY_BYTES: c_int = 14;
+/// 1: tern_http_serve_dir answers a directory without index.html with an HTML
+/// listing (names escaped); 0 (default): 403.
+pub const TERN_OPT_DIR_LISTING: c_int = 15;
+/// 1: tern_http_serve_dir follows symlinks that lead out of the root directory;
+/// 0 (default): such requests get 403. `..` and its encodings are refused either way.
+pub const TERN_OPT_FOLLOW_SYMLINKS_OUT: c_int = 16;
 
 // The header's numbers are the core's.
 const _: () = {
@@ -69,6 +75,8 @@ const _: () = {
     assert!(TERN_OPT_CLOSE_TIMEOUT_MS == Opt::CloseTimeoutMs as c_int);
     assert!(TERN_OPT_HTTP_HEAD_EVENTS == Opt::HttpHeadEvents as c_int);
     assert!(TERN_OPT_MAX_STREAM_BODY_BYTES == Opt::MaxStreamBodyBytes as c_int);
+    assert!(TERN_OPT_DIR_LISTING == Opt::DirListing as c_int);
+    assert!(TERN_OPT_FOLLOW_SYMLINKS_OUT == Opt::FollowSymlinksOut as c_int);
 };
 
 pub(crate) fn mgr<'a>(m: *const tern_mgr) -> Option<&'a Manager> {

@@ -37,6 +37,8 @@ struct Reply {
     status: u16,
     headers: Vec<u8>,
     body: Option<FileSeg>,
+    /// A generated body (a directory listing).
+    page: Option<Vec<u8>>,
 }
 
 impl Reply {
@@ -44,7 +46,7 @@ impl Reply {
     fn text(status: u16, headers: Vec<u8>) -> Reply {
         let mut h = headers;
         h.extend_from_slice(b"Content-Type: text/plain; charset=utf-8\r\n");
-        Reply { status, headers: h, body: None }
+        Reply { status, headers: h, body: None, page: None }
     }
 }
 
@@ -61,7 +63,11 @@ impl Manager {
     /// for a directory, 301 to add a directory's trailing slash, 400 for paths that
     /// try to leave the root, 403 for what may not be served, 404.
     pub fn http_serve_dir(&self, id: ConnId, msg: &HttpMsg<'_>, root: &Path) -> Result<()> {
-        let reply = method_not_allowed(msg).unwrap_or_else(|| self.cached(msg, root.as_os_str().as_bytes(), msg.uri(), |gzip| serve_under(msg, root, gzip)));
+        let reply = method_not_allowed(msg).unwrap_or_else(|| {
+            let o = self.options();
+            let scope = Scope { root, listing: o.dir_listing, follow_out: o.follow_symlinks_out };
+            self.cached(msg, root.as_os_str().as_bytes(), msg.uri(), |gzip| serve_under(msg, &scope, gzip))
+        });
         self.send_reply(id, reply)
     }
 
@@ -88,6 +94,7 @@ impl Manager {
     fn send_reply(&self, id: ConnId, r: Reply) -> Result<()> {
         match r.body {
             Some(seg) => self.http_reply(id, r.status, &r.headers, Body::File(seg)),
+            None if r.page.is_some() => self.http_reply(id, r.status, &r.headers, Body::Copy(r.page.as_deref().unwrap_or(b""))),
             None if r.status == 304 => self.http_reply(id, r.status, &r.headers, Body::Copy(b"")),
             None => {
                 let text = super::response::reason(r.status);
@@ -110,22 +117,45 @@ fn refuse(status: u16) -> Reply {
     Reply::text(status, Vec::new())
 }
 
-/// serve_dir after the method check: map, then a file or a redirect.
-fn serve_under(msg: &HttpMsg<'_>, root: &Path, gzip: bool) -> Lookup {
-    let (root, real) = map_path(root, msg.uri()).and_then(|(root, rel)| confine(&root, &rel).map(|p| (root, p))).map_err(refuse)?;
+/// What serve_dir may reach: the root, and the options that widen it.
+struct Scope<'a> {
+    root: &'a Path,
+    /// TERN_OPT_DIR_LISTING: list a directory that has no index.html.
+    listing: bool,
+    /// TERN_OPT_FOLLOW_SYMLINKS_OUT: symlinks may point out of the root.
+    follow_out: bool,
+}
+
+/// serve_dir after the method check: map, then a file, a listing or a redirect.
+fn serve_under(msg: &HttpMsg<'_>, scope: &Scope<'_>, gzip: bool) -> Lookup {
+    let follow = scope.follow_out;
+    let (root, real) = map_path(scope.root, msg.uri()).and_then(|(root, rel)| confine(&root, &rel, follow).map(|p| (root, p))).map_err(refuse)?;
+    let within = Within { root: &root, follow_out: follow };
     let is_dir = std::fs::metadata(&real).is_ok_and(|m| m.is_dir());
     if !is_dir {
-        return resolve(&real, Some(&root), gzip);
+        return resolve(&real, Some(&within), gzip);
     }
     if !msg.uri().ends_with(b"/") {
         return Err(redirect_to_slash(msg));
     }
-    match confine(&root, &real.join("index.html")) {
-        Ok(index) => resolve(&index, Some(&root), gzip),
+    match confine(&root, &real.join("index.html"), follow) {
+        Ok(index) => resolve(&index, Some(&within), gzip),
+        Err(404) if scope.listing => Err(super::listing::page(msg.uri(), &real).map_or_else(refuse, |page| Reply {
+            status: 200,
+            headers: b"Content-Type: text/html; charset=utf-8\r\n".to_vec(),
+            body: None,
+            page: Some(page),
+        })),
         // No listing: a directory without an index is not served.
         Err(404) => Err(refuse(403)),
         Err(status) => Err(refuse(status)),
     }
+}
+
+/// The canonical root a file found by serve_dir must stay under (and its .gz).
+struct Within<'a> {
+    root: &'a Path,
+    follow_out: bool,
 }
 
 fn redirect_to_slash(msg: &HttpMsg<'_>) -> Reply {
@@ -170,10 +200,11 @@ fn map_path(root: &Path, uri: &[u8]) -> std::result::Result<(PathBuf, PathBuf), 
     Ok((root, path))
 }
 
-/// `path` with every symlink resolved, if it exists and still lies under `root`.
-fn confine(root: &Path, path: &Path) -> std::result::Result<PathBuf, u16> {
+/// `path` with every symlink resolved, if it exists and still lies under `root`
+/// (or anywhere, when symlinks out of the root are allowed: `..` never got this far).
+fn confine(root: &Path, path: &Path, follow_out: bool) -> std::result::Result<PathBuf, u16> {
     let real = path.canonicalize().map_err(|e| io_status(&e))?;
-    if real.starts_with(root) {
+    if follow_out || real.starts_with(root) {
         Ok(real)
     } else {
         Err(403)
@@ -200,7 +231,7 @@ pub struct Found {
 }
 
 /// One file (`root` is Some when it came from serve_dir: its .gz must stay inside).
-fn resolve(path: &Path, root: Option<&Path>, gzip: bool) -> Lookup {
+fn resolve(path: &Path, root: Option<&Within<'_>>, gzip: bool) -> Lookup {
     let gz = gz_sibling(path, root);
     let use_gz = gz.is_some() && gzip;
     let chosen = if use_gz { gz.as_deref().unwrap_or(path) } else { path };
@@ -220,12 +251,12 @@ fn resolve(path: &Path, root: Option<&Path>, gzip: bool) -> Lookup {
 }
 
 /// `path.gz`, if it is a regular file (inside `root` when there is one).
-fn gz_sibling(path: &Path, root: Option<&Path>) -> Option<PathBuf> {
+fn gz_sibling(path: &Path, root: Option<&Within<'_>>) -> Option<PathBuf> {
     let mut name = path.as_os_str().to_owned();
     name.push(".gz");
     let gz = PathBuf::from(name);
     let real = match root {
-        Some(root) => confine(root, &gz).ok()?,
+        Some(w) => confine(w.root, &gz, w.follow_out).ok()?,
         None => gz,
     };
     std::fs::metadata(&real).ok().filter(Metadata::is_file).map(|_| real)
@@ -277,7 +308,7 @@ fn respond_with(msg: &HttpMsg<'_>, f: &Found) -> Reply {
     h.extend_from_slice(&v.last_modified);
     h.extend_from_slice(b"\r\n");
     if not_modified(msg, v) {
-        return Reply { status: 304, headers: h, body: None };
+        return Reply { status: 304, headers: h, body: None, page: None };
     }
     let file = f.file.clone();
     let range = msg.header(b"range").filter(|_| if_range_holds(msg, v));
@@ -289,9 +320,9 @@ fn respond_with(msg: &HttpMsg<'_>, f: &Found) -> Reply {
         }
         Some(Range::Bytes(start, end)) => {
             h.extend_from_slice(format!("Content-Range: bytes {start}-{end}/{size}\r\n").as_bytes());
-            Reply { status: 206, headers: h, body: Some(FileSeg { file, offset: start as u64, len: end - start + 1 }) }
+            Reply { status: 206, headers: h, page: None, body: Some(FileSeg { file, offset: start as u64, len: end - start + 1 }) }
         }
-        Some(Range::Ignore) | None => Reply { status: 200, headers: h, body: Some(FileSeg { file, offset: 0, len: size }) },
+        Some(Range::Ignore) | None => Reply { status: 200, headers: h, page: None, body: Some(FileSeg { file, offset: 0, len: size }) },
     }
 }
 

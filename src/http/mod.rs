@@ -8,6 +8,7 @@ pub mod date;
 pub mod defer;
 pub mod file_cache;
 pub mod files;
+pub mod listing;
 pub mod msg;
 pub mod parse;
 pub mod response;
