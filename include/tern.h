@@ -741,6 +741,29 @@ int tern_remote_call(tern_remote *r, tern_call_fn fn, void *user);
 tern_conn *tern_http_listen(tern_mgr *m, const char *url, tern_handler fn, void *user);
 
 /**
+ * Connects to an HTTP/1.1 server at `url` ("http://HOST[:PORT]", port 80 by
+ * default; names resolved off the loop thread). Events: OPEN, then CONNECT (or
+ * ERROR and CLOSE); each response to tern_http_request arrives, in order, as
+ * TERN_EV_HTTP_MSG (tern_http_status, headers, de-chunked body; interim 1xx are
+ * skipped). A response not started within TERN_OPT_IDLE_TIMEOUT_MS of silence, a
+ * head past TERN_OPT_MAX_HEADER_BYTES or a body past TERN_OPT_MAX_BODY_BYTES ends
+ * the connection with TERN_EV_ERROR; so does a server that closes before answering
+ * every request. A client and servers may share one manager. Loop thread.
+ */
+tern_conn *tern_http_connect(tern_mgr *m, const char *url, tern_handler fn, void *user);
+
+/**
+ * Sends a request on a tern_http_connect connection (queued if not connected
+ * yet): `method` ("GET"), `target` ("/path?query"), extra `headers` (lines each
+ * ending in "\r\n", or NULL) and `len` bytes of `body` (copied; NULL if len is 0).
+ * tern adds Host and, with a body (or for POST, PUT, PATCH), Content-Length.
+ * Requests may be pipelined: up to 64 awaiting their responses (TERN_EFULL past
+ * that). TERN_EINVAL for a bad method, target or header block, TERN_EPROTO on a
+ * connection that is not an HTTP client. Loop thread.
+ */
+int tern_http_request(tern_conn *c, const char *method, const char *target, const char *headers, const void *body, size_t len);
+
+/**
  * The request method ("GET"). Loop thread, during the event.
  */
 tern_str tern_http_method(const tern_http_msg *h);

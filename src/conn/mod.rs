@@ -69,6 +69,8 @@ pub enum Proto {
     HttpListener,
     /// The server side of HTTP/1.1.
     Http(Box<crate::http::server::ServerConn>),
+    /// The client side of HTTP/1.1.
+    HttpClient(Box<crate::http::client::ClientConn>),
 }
 
 /// Per-connection booleans, kept in one word.

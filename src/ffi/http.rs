@@ -60,6 +60,38 @@ pub extern "C" fn tern_http_listen(m: *mut tern_mgr, url: *const c_char, r#fn: t
     boundary! { open_with(m, url, |m, url| m.http_listen(url, CHandler::boxed(r#fn), user as usize)) }
 }
 
+/// Connects to an HTTP/1.1 server at `url` ("http://HOST[:PORT]", port 80 by
+/// default; names resolved off the loop thread). Events: OPEN, then CONNECT (or
+/// ERROR and CLOSE); each response to tern_http_request arrives, in order, as
+/// TERN_EV_HTTP_MSG (tern_http_status, headers, de-chunked body; interim 1xx are
+/// skipped). A response not started within TERN_OPT_IDLE_TIMEOUT_MS of silence, a
+/// head past TERN_OPT_MAX_HEADER_BYTES or a body past TERN_OPT_MAX_BODY_BYTES ends
+/// the connection with TERN_EV_ERROR; so does a server that closes before answering
+/// every request. A client and servers may share one manager. Loop thread.
+#[no_mangle]
+pub extern "C" fn tern_http_connect(m: *mut tern_mgr, url: *const c_char, r#fn: tern_handler, user: *mut c_void) -> *mut tern_conn {
+    boundary! { open_with(m, url, |m, url| m.http_connect(url, CHandler::boxed(r#fn), user as usize)) }
+}
+
+/// Sends a request on a tern_http_connect connection (queued if not connected
+/// yet): `method` ("GET"), `target` ("/path?query"), extra `headers` (lines each
+/// ending in "\r\n", or NULL) and `len` bytes of `body` (copied; NULL if len is 0).
+/// tern adds Host and, with a body (or for POST, PUT, PATCH), Content-Length.
+/// Requests may be pipelined: up to 64 awaiting their responses (TERN_EFULL past
+/// that). TERN_EINVAL for a bad method, target or header block, TERN_EPROTO on a
+/// connection that is not an HTTP client. Loop thread.
+#[no_mangle]
+pub extern "C" fn tern_http_request(c: *mut tern_conn, method: *const c_char, target: *const c_char, headers: *const c_char, body: *const c_void, len: usize) -> c_int {
+    boundary! {
+        status_of(|| {
+            let (m, id) = conn(c)?;
+            let method = c_str(method)?;
+            let target = c_str(target)?;
+            m.http_request(id, method.as_bytes(), target.as_bytes(), opt_str(headers)?, Body::Copy(c_slice(body, len)?))
+        })
+    }
+}
+
 /// The request method ("GET"). Loop thread, during the event.
 #[no_mangle]
 pub extern "C" fn tern_http_method(h: *const tern_http_msg) -> tern_str {

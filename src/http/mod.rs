@@ -4,6 +4,7 @@
 //! (`files`).
 
 pub mod chunked;
+pub mod client;
 pub mod date;
 pub mod defer;
 pub mod file_cache;

@@ -186,6 +186,71 @@ impl Head {
     }
 }
 
+/// How a response body is delimited (RFC 9112 §6.3), from the client's side.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RespFraming {
+    /// No body: HEAD, 1xx, 204, 304, or Content-Length: 0.
+    Empty,
+    Length(u64),
+    Chunked,
+    /// Until the server closes.
+    UntilClose,
+}
+
+impl Head {
+    /// Parses a response head at the start of `buf` (client side). `Ok(None)`:
+    /// incomplete. `head_request`: the response answers a HEAD (no body, whatever
+    /// its fields say). Fields are kept as for a request; method, path and query
+    /// are empty.
+    pub fn parse_response(&mut self, buf: &[u8], max_head: usize, head_request: bool) -> Result<Option<(u16, RespFraming)>, Reject> {
+        let mut raw = [httparse::EMPTY_HEADER; MAX_HEADERS];
+        let mut resp = httparse::Response::new(&mut raw);
+        let n = match resp.parse(buf) {
+            Ok(httparse::Status::Complete(n)) if n <= max_head => n,
+            Ok(httparse::Status::Partial) if buf.len() < max_head => return Ok(None),
+            Ok(_) => return Err(reject(502, "response head too large")),
+            Err(_) => return Err(reject(502, "malformed response head")),
+        };
+        let status = resp.code.expect("complete response has a status");
+        self.headers.clear();
+        for h in resp.headers.iter() {
+            self.headers.push((Span::within(buf, h.name.as_bytes()), Span::within(buf, h.value)));
+        }
+        (self.method, self.path, self.query) = (Span::EMPTY, Span::EMPTY, Span::EMPTY);
+        self.minor = resp.version.expect("complete response has a version");
+        self.len = n;
+        self.is_head = false;
+        let (mut length, mut te, mut close, mut keep) = (None, TeState::Absent, false, false);
+        for (name, value) in &self.headers {
+            let (name, value) = (name.of(buf), value.of(buf));
+            if name.eq_ignore_ascii_case(b"content-length") {
+                let v = parse_length(value).ok_or(reject(502, "invalid Content-Length in a response"))?;
+                if length.is_some_and(|l| l != v) {
+                    return Err(reject(502, "conflicting Content-Length fields in a response"));
+                }
+                length = Some(v);
+            } else if name.eq_ignore_ascii_case(b"transfer-encoding") {
+                te = te.add(value).map_err(|_| reject(502, "invalid Transfer-Encoding in a response"))?;
+            } else if name.eq_ignore_ascii_case(b"connection") {
+                for token in value.split(|&b| b == b',').map(trim) {
+                    close |= token.eq_ignore_ascii_case(b"close");
+                    keep |= token.eq_ignore_ascii_case(b"keep-alive");
+                }
+            }
+        }
+        let framing = match (te, length) {
+            _ if head_request || status < 200 || status == 204 || status == 304 => RespFraming::Empty,
+            (TeState::Chunked, _) => RespFraming::Chunked,
+            (TeState::Absent, Some(0)) => RespFraming::Empty,
+            (TeState::Absent, Some(n)) => RespFraming::Length(n),
+            _ => RespFraming::UntilClose,
+        };
+        self.framing = Framing::None;
+        self.keep_alive = !close && (self.minor == 1 || keep) && framing != RespFraming::UntilClose;
+        Ok(Some((status, framing)))
+    }
+}
+
 /// Transfer-Encoding across all its fields: only "chunked", once, last, is served.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum TeState {

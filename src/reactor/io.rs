@@ -122,7 +122,7 @@ impl Manager {
                 // An HTTP request is delivered whole: its head and body must fit.
                 let max = match c.proto {
                     Proto::Raw | Proto::HttpListener => inner.opts.max_recv_buffer,
-                    Proto::Http(_) => inner.opts.max_recv_buffer.max(inner.opts.max_header_bytes + inner.opts.max_body_bytes),
+                    Proto::Http(_) | Proto::HttpClient(_) => inner.opts.max_recv_buffer.max(inner.opts.max_header_bytes + inner.opts.max_body_bytes),
                 };
                 c.flags.clear(Flags::READ_MORE);
                 let stop = Flags::CLOSE_DELIVERED | Flags::CLOSE_NOW | Flags::READ_PAUSED | Flags::LENT | Flags::PEER_EOF;
@@ -138,15 +138,20 @@ impl Manager {
                 if matches!(r, Ok(ReadOutcome::Full)) {
                     c.flags.set(Flags::READ_PAUSED);
                 }
-                (r, c.phase, c.flags.has(Flags::PEER_HUP), matches!(c.proto, Proto::Http(_)))
+                let kind = match c.proto {
+                    Proto::Http(_) => Kind::Server,
+                    Proto::HttpClient(_) => Kind::Client,
+                    _ => Kind::Raw,
+                };
+                (r, c.phase, c.flags.has(Flags::PEER_HUP), kind)
             };
             match outcome {
-                (Ok(ReadOutcome::Data { filled, .. }), phase, hup, http) => {
+                (Ok(ReadOutcome::Data { filled, .. }), phase, hup, kind) => {
                     if phase == Phase::Open {
-                        if http {
-                            self.http_on_data(id);
-                        } else {
-                            self.deliver_read(id);
+                        match kind {
+                            Kind::Server => self.http_on_data(id),
+                            Kind::Client => self.http_client_on_data(id),
+                            Kind::Raw => self.deliver_read(id),
                         }
                     }
                     if !filled && !hup {
@@ -291,6 +296,14 @@ impl Manager {
             Sock::None => {}
         }
     }
+}
+
+/// Who reads a connection's bytes.
+#[derive(Clone, Copy)]
+enum Kind {
+    Raw,
+    Server,
+    Client,
 }
 
 fn is_out_of_resources(e: &io::Error) -> bool {

@@ -44,9 +44,10 @@ impl Manager {
             c.flags.set(Flags::PEER_EOF);
             c.phase
         });
-        let http = self.with_conn(id, |c| matches!(c.proto, Proto::Http(_))).unwrap_or(false);
+        let (http, client) = self.with_conn(id, |c| (matches!(c.proto, Proto::Http(_)), matches!(c.proto, Proto::HttpClient(_)))).unwrap_or((false, false));
         match phase {
             Ok(Phase::Open) if http => self.http_on_eof(id),
+            Ok(Phase::Open) if client => self.http_client_on_eof(id),
             Ok(Phase::Open) => {
                 let _ = self.close(id);
             }

@@ -415,11 +415,11 @@ impl Manager {
         self.inner.borrow().conns.len()
     }
 
-    fn with_conn<R>(&self, id: ConnId, f: impl FnOnce(&Conn) -> R) -> Result<R> {
+    pub(crate) fn with_conn<R>(&self, id: ConnId, f: impl FnOnce(&Conn) -> R) -> Result<R> {
         self.inner.borrow().conns.get(&id).map(f).ok_or(Error::Closed)
     }
 
-    fn with_conn_mut<R>(&self, id: ConnId, f: impl FnOnce(&mut Conn) -> R) -> Result<R> {
+    pub(crate) fn with_conn_mut<R>(&self, id: ConnId, f: impl FnOnce(&mut Conn) -> R) -> Result<R> {
         self.inner.borrow_mut().conns.get_mut(&id).map(f).ok_or(Error::Closed)
     }
 
@@ -472,7 +472,13 @@ impl Manager {
                     _ => None,
                 }),
                 TimerAction::AcceptRetry(id) => self.accept_ready(id),
-                TimerAction::Proto(id) => self.http_on_timer(id, tid),
+                TimerAction::Proto(id) => {
+                    if self.with_conn(id, |c| matches!(c.proto, crate::conn::Proto::HttpClient(_))).unwrap_or(false) {
+                        self.http_client_on_timer(id, tid);
+                    } else {
+                        self.http_on_timer(id, tid);
+                    }
+                }
             }
         }
     }
