@@ -5,9 +5,12 @@
 # medians. Figures: (RSS with N idle connections - RSS before) / N.
 #
 #   bench/idle.sh [N]        (default 10000; needs `nginx` from Debian's nginx-light)
+#   SETTLE=12 bench/idle.sh  (measure 12 s after the connections went quiet, not 1 s)
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 N=${1:-10000}
+# Seconds between the last connection going quiet and the measurement.
+SETTLE=${SETTLE:-1}
 ROUNDS=3
 TERN_PORT=18401
 NGINX_PORT=18402
@@ -71,7 +74,7 @@ measure() {
     local line
     read -r line <&"${CLIENTS[0]}"
     [ "$line" = "ready $N" ] || { echo "$name: clients said '$line'" >&2; exit 1; }
-    sleep 1
+    sleep "$SETTLE"
     after=$(rss_kb "$pid")
     eval "exec ${CLIENTS[1]}>&-"
     wait "$CLIENTS_PID" 2>/dev/null || true

@@ -139,6 +139,10 @@ impl ServerConn {
         self.next_seq += 1;
         let close_after = !head.keep_alive;
         self.closing |= close_after;
+        if self.slots.capacity() == 0 {
+            // Most connections never pipeline: room for one slot, not VecDeque's four.
+            self.slots.reserve_exact(1);
+        }
         self.slots.push_back(Slot {
             seq,
             state: SlotState::Pending,
@@ -951,3 +955,4 @@ fn http_arm(inner: &mut Inner, id: ConnId) {
     }
     h.timer = Some((timers.add(due, TimerAction::Proto(id)), due));
 }
+
