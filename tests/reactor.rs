@@ -329,3 +329,57 @@ fn ids_are_never_reused_and_lookup_fails_after_close() {
     assert_eq!(m.send(a, b"x"), Err(Error::Closed));
     let _ = Arc::new(());
 }
+
+#[test]
+fn graceful_close_that_cannot_flush_is_forced_after_close_timeout() {
+    let m = Manager::new().unwrap();
+    m.set_option(Opt::CloseTimeoutMs, 300).unwrap();
+    let log: Rc<RefCell<Vec<String>>> = Rc::default();
+    let l2 = log.clone();
+    let handler = Rc::new(move |m: &Manager, id: ConnId, ev: &Event<'_>| match ev {
+        Event::Accept => {
+            // Far more than the socket buffers hold: the peer never reads.
+            m.send(id, &vec![7u8; 8 << 20]).unwrap();
+            m.close(id).unwrap();
+        }
+        Event::Error(e) => l2.borrow_mut().push(format!("error {e}")),
+        Event::Close => l2.borrow_mut().push("close".into()),
+        _ => {}
+    });
+    let lid = m.listen("tcp://127.0.0.1:0", handler, 0).unwrap();
+    let silent = TcpStream::connect(("127.0.0.1", port_of(&m, lid))).unwrap();
+    let t = Instant::now();
+    poll_until(&m, 5, || log.borrow().len() == 2);
+    let e = t.elapsed();
+    assert!(e >= Duration::from_millis(250) && e < Duration::from_secs(3), "{e:?}");
+    let log = log.borrow();
+    assert!(log[0].contains("close timed out with data unsent"), "{log:?}");
+    assert_eq!(log[1], "close");
+    drop(silent);
+}
+
+#[test]
+fn graceful_close_after_an_echo_delivers_everything_then_eof() {
+    let m = Manager::new().unwrap();
+    let closed = Rc::new(RefCell::new(false));
+    let c2 = closed.clone();
+    let handler = Rc::new(move |m: &Manager, id: ConnId, ev: &Event<'_>| match ev {
+        Event::Read(d) => {
+            m.send(id, d).unwrap();
+            m.consume(id, d.len()).unwrap();
+            m.close(id).unwrap();
+        }
+        Event::Close => *c2.borrow_mut() = true,
+        _ => {}
+    });
+    let lid = m.listen("tcp://127.0.0.1:0", handler, 0).unwrap();
+    let mut s = TcpStream::connect(("127.0.0.1", port_of(&m, lid))).unwrap();
+    s.write_all(b"ping").unwrap();
+    let mut got = Vec::new();
+    let reader = std::thread::spawn(move || {
+        s.read_to_end(&mut got).unwrap();
+        got
+    });
+    poll_until(&m, 5, || *closed.borrow());
+    assert_eq!(reader.join().unwrap(), b"ping", "all data, then EOF");
+}

@@ -185,6 +185,10 @@ impl Manager {
             let Sock::Stream(s) = &c.sock else { return };
             let f = c.sendq.flush(s, &mut inner.pool);
             let out = (f.written, f.error, c.sendq.is_empty(), c.phase);
+            if c.phase == Phase::Draining && !c.sendq.is_empty() && c.timer == 0 {
+                let due = Instant::now() + Duration::from_millis(inner.opts.close_timeout_ms);
+                c.timer = inner.timers.add(due, TimerAction::CloseDeadline(id));
+            }
             if f.more {
                 inner.schedule(id, Flags::DIRTY);
             }

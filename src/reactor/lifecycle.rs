@@ -174,17 +174,14 @@ impl Manager {
 impl Inner {
     /// `Manager::close` for callers that already hold the state.
     pub(crate) fn close_locked(&mut self, id: ConnId) {
-        let close_ms = self.opts.close_timeout_ms;
         let Some(c) = self.conns.get_mut(&id) else { return };
         match c.phase {
             Phase::Open if !c.is_listener() => {
+                // The deadline (CLOSE_TIMEOUT_MS) is armed by the flush, and only if
+                // the queue does not empty at once: most closes never need a timer.
                 c.phase = Phase::Draining;
                 let old = std::mem::take(&mut c.timer);
                 self.timers.cancel(old);
-                let t = self.timers.add(Instant::now() + Duration::from_millis(close_ms), TimerAction::CloseDeadline(id));
-                if let Some(c) = self.conns.get_mut(&id) {
-                    c.timer = t;
-                }
                 self.schedule(id, Flags::DIRTY);
             }
             Phase::Open | Phase::Connecting => self.schedule(id, Flags::CLOSE_NOW),
