@@ -292,7 +292,8 @@ def main():
         settle(port, files)
         fds1, rss1 = measure(proc.pid)
         print(f"server descriptors: {fds0} before, {fds1} after; "
-              f"RSS: {rss0} KiB before, {rss1} KiB after ({rss1 - rss0:+d} KiB)")
+              f"RSS: {rss0} KiB before, {rss1} KiB after ({rss1 - rss0:+d} KiB, "
+              f"{(rss1 - rss0) * 1024 / max(1, main_run.conns):+.0f} B per connection)")
         bad = []
         if warm.failed or main_run.failed:
             bad.append(f"{warm.failed + main_run.failed} well-formed requests failed")
