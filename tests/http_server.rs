@@ -350,3 +350,53 @@ fn connections_past_max_conns_are_refused_and_others_keep_working() {
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+/// Every connection's state goes with it: after many requests on connections that
+/// close (by `Connection: close`, by the client, by an error), the manager holds no
+/// more connections and no more timers than before.
+#[test]
+fn closed_connections_leave_no_connection_or_timer_behind() {
+    let (tx, rx) = mpsc::channel();
+    let (count_tx, count_rx) = mpsc::channel();
+    let thread = std::thread::spawn(move || {
+        let m = Manager::new().unwrap();
+        let handler = Rc::new(|m: &Manager, id: ConnId, ev: &Event<'_>| {
+            if let Event::HttpMsg(_) = ev {
+                m.http_reply(id, 200, b"", Body::Copy(b"ok")).unwrap();
+            }
+        });
+        let lid = m.http_listen("http://127.0.0.1:0", handler, 0).unwrap();
+        let base = (m.conn_count(), m.timer_count());
+        tx.send(m.local_addr(lid).unwrap().port()).unwrap();
+        let end = Instant::now() + Duration::from_secs(20);
+        while count_rx.try_recv().is_err() && Instant::now() < end {
+            m.poll(Some(Duration::from_millis(5))).unwrap();
+        }
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while (m.conn_count(), m.timer_count()) != base && Instant::now() < deadline {
+            m.poll(Some(Duration::from_millis(5))).unwrap();
+        }
+        (base, (m.conn_count(), m.timer_count()))
+    });
+    let port = rx.recv_timeout(Duration::from_secs(5)).unwrap();
+    for i in 0..300 {
+        let mut s = connect(port);
+        match i % 3 {
+            0 => {
+                s.write_all(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").unwrap();
+                read_to_eof(&mut s);
+            }
+            1 => {
+                s.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+                let _ = read_response(&mut s);
+            }
+            _ => {
+                s.write_all(b"GET / HTTP/1.1\r\n\r\n").unwrap();
+                read_to_eof(&mut s);
+            }
+        }
+    }
+    count_tx.send(()).unwrap();
+    let (base, after) = thread.join().unwrap();
+    assert_eq!(after, base, "(connections, timers) before and after 300 closed connections");
+}

@@ -258,6 +258,13 @@ impl Manager {
     }
 }
 
+impl ClientConn {
+    /// The connection's timer, taken at close so it does not outlive the connection.
+    pub fn take_timer(&mut self) -> Option<u64> {
+        self.timer.take().map(|(id, _)| id)
+    }
+}
+
 /// One reading step under the borrow.
 fn client_step(inner: &mut Inner, id: ConnId, head: &mut Head) -> Step {
     let Inner { conns, opts, .. } = inner;

@@ -126,6 +126,11 @@ impl ServerConn {
         }
     }
 
+    /// The connection's timer, taken at close so it does not outlive the connection.
+    pub fn take_timer(&mut self) -> Option<u64> {
+        self.timer.take().map(|(id, _)| id)
+    }
+
     /// Tokens of requests still waiting on another thread (released at close).
     pub fn deferred_seqs(&self) -> impl Iterator<Item = u64> + '_ {
         self.slots

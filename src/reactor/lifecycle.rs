@@ -107,13 +107,23 @@ impl Manager {
             let timer = std::mem::take(&mut c.timer);
             let accepted = c.flags.has(Flags::ACCEPTED);
             let error = c.close_error.take();
-            if let Proto::Http(h) = &c.proto {
-                for seq in h.deferred_seqs() {
-                    self.defer.remove((id, seq));
+            // The protocol's timer goes with the connection: left to fire, every
+            // closed connection would hold a timer entry for up to IDLE_TIMEOUT_MS.
+            let proto_timer = match &mut c.proto {
+                Proto::Http(h) => {
+                    for seq in h.deferred_seqs() {
+                        self.defer.remove((id, seq));
+                    }
+                    self.defer.remove_conn(id);
+                    h.take_timer()
                 }
-                self.defer.remove_conn(id);
-            }
+                Proto::HttpClient(h) => h.take_timer(),
+                _ => None,
+            };
             inner.timers.cancel(timer);
+            if let Some(t) = proto_timer {
+                inner.timers.cancel(t);
+            }
             if accepted {
                 inner.accepted -= 1;
             }

@@ -411,6 +411,12 @@ impl Manager {
     }
 
     /// Connections alive, listeners included.
+    /// Timers pending, the manager's own included: what tests count to prove that
+    /// nothing outlives the connection it was for.
+    pub fn timer_count(&self) -> usize {
+        self.inner.borrow().timers.len()
+    }
+
     pub fn conn_count(&self) -> usize {
         self.inner.borrow().conns.len()
     }
