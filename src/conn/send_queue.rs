@@ -68,6 +68,10 @@ pub struct SendQueue {
     queued: usize,
     /// The part of `queued` that is file segments.
     file_queued: usize,
+    /// TCP_CORK is on: set while file segments are queued so the response head and
+    /// the file's pages leave in full-sized segments, off once the last file byte is
+    /// out so the tail is not held back.
+    corked: bool,
 }
 
 impl SendQueue {
@@ -126,6 +130,19 @@ impl SendQueue {
     /// spent. SIGPIPE stays blocked on this thread from the first file segment to the
     /// end of the call (see `SigpipeBlock`).
     pub fn flush(&mut self, sock: &impl AsRawFd, pool: &mut BufPool) -> Flushed {
+        if self.file_queued > 0 && !self.corked {
+            self.corked = socket::set_cork(sock, true).is_ok();
+        }
+        let flushed = self.flush_loop(sock, pool);
+        if self.corked && self.file_queued == 0 {
+            // Uncorking pushes out whatever partial segment the cork was holding.
+            let _ = socket::set_cork(sock, false);
+            self.corked = false;
+        }
+        flushed
+    }
+
+    fn flush_loop(&mut self, sock: &impl AsRawFd, pool: &mut BufPool) -> Flushed {
         let mut written = 0;
         let mut budget = FILE_BUDGET;
         let mut guard: Option<SigpipeBlock> = None;

@@ -18,6 +18,7 @@ use super::date::{self, DATE_LEN};
 use super::msg::HttpMsg;
 use super::server::Body;
 use super::util::url_decode;
+use crate::bytes::Bytes;
 use crate::conn::send_queue::FileSeg;
 use crate::conn::ConnId;
 use crate::error::Result;
@@ -36,9 +37,18 @@ use std::time::{Instant, UNIX_EPOCH};
 struct Reply {
     status: u16,
     headers: Vec<u8>,
-    body: Option<FileSeg>,
-    /// A generated body (a directory listing).
-    page: Option<Vec<u8>>,
+    body: ReplyBody,
+}
+
+enum ReplyBody {
+    /// The status's reason as text (errors, redirects); nothing for 304.
+    Reason,
+    /// Bytes of an open file, sent with `sendfile`.
+    File(FileSeg),
+    /// A small file's cached bytes, sent from memory without a copy.
+    Cached(Bytes),
+    /// Generated (a directory listing) or copied (a range of a small file).
+    Page(Vec<u8>),
 }
 
 impl Reply {
@@ -46,7 +56,7 @@ impl Reply {
     fn text(status: u16, headers: Vec<u8>) -> Reply {
         let mut h = headers;
         h.extend_from_slice(b"Content-Type: text/plain; charset=utf-8\r\n");
-        Reply { status, headers: h, body: None, page: None }
+        Reply { status, headers: h, body: ReplyBody::Reason }
     }
 }
 
@@ -93,10 +103,11 @@ impl Manager {
 
     fn send_reply(&self, id: ConnId, r: Reply) -> Result<()> {
         match r.body {
-            Some(seg) => self.http_reply(id, r.status, &r.headers, Body::File(seg)),
-            None if r.page.is_some() => self.http_reply(id, r.status, &r.headers, Body::Copy(r.page.as_deref().unwrap_or(b""))),
-            None if r.status == 304 => self.http_reply(id, r.status, &r.headers, Body::Copy(b"")),
-            None => {
+            ReplyBody::File(seg) => self.http_reply(id, r.status, &r.headers, Body::File(seg)),
+            ReplyBody::Cached(b) => self.http_reply(id, r.status, &r.headers, Body::Shared(b)),
+            ReplyBody::Page(page) => self.http_reply(id, r.status, &r.headers, Body::Copy(&page)),
+            ReplyBody::Reason if r.status == 304 => self.http_reply(id, r.status, &r.headers, Body::Copy(b"")),
+            ReplyBody::Reason => {
                 let text = super::response::reason(r.status);
                 let body = format!("{}\n", text.to_ascii_lowercase());
                 self.http_reply(id, r.status, &r.headers, Body::Copy(body.as_bytes()))
@@ -143,8 +154,7 @@ fn serve_under(msg: &HttpMsg<'_>, scope: &Scope<'_>, gzip: bool) -> Lookup {
         Err(404) if scope.listing => Err(super::listing::page(msg.uri(), &real).map_or_else(refuse, |page| Reply {
             status: 200,
             headers: b"Content-Type: text/html; charset=utf-8\r\n".to_vec(),
-            body: None,
-            page: Some(page),
+            body: ReplyBody::Page(page),
         })),
         // No listing: a directory without an index is not served.
         Err(404) => Err(refuse(403)),
@@ -225,6 +235,9 @@ fn io_status(e: &io::Error) -> u16 {
 pub struct Found {
     file: Arc<File>,
     size: usize,
+    /// The whole content of a small file, read once when resolved: answered with
+    /// the head in one write, no `sendfile` (and no SIGPIPE guard) per request.
+    small: Option<Bytes>,
     v: Validators,
     /// Content-Type, Accept-Ranges, and the gzip fields when they apply.
     headers: Vec<u8>,
@@ -247,7 +260,20 @@ fn resolve(path: &Path, root: Option<&Within<'_>>, gzip: bool) -> Lookup {
     if gz.is_some() {
         h.extend_from_slice(b"Vary: Accept-Encoding\r\n");
     }
-    Ok(Found { file: Arc::new(file), size, v: Validators::of(&meta), headers: h })
+    let small = (size <= SMALL_FILE).then(|| read_small(&file, size)).flatten();
+    Ok(Found { file: Arc::new(file), size, small, v: Validators::of(&meta), headers: h })
+}
+
+/// Files up to this size are kept in memory by the file cache (at most 256 of them).
+const SMALL_FILE: usize = 32 * 1024;
+
+/// The whole of a small file, or None if it changed size under us (then it is
+/// served with `sendfile` and the length check of the send queue).
+fn read_small(file: &File, size: usize) -> Option<Bytes> {
+    use std::os::unix::fs::FileExt;
+    let mut data = vec![0u8; size];
+    file.read_exact_at(&mut data, 0).ok()?;
+    Some(Bytes::from_vec(data))
 }
 
 /// `path.gz`, if it is a regular file (inside `root` when there is one).
@@ -308,7 +334,7 @@ fn respond_with(msg: &HttpMsg<'_>, f: &Found) -> Reply {
     h.extend_from_slice(&v.last_modified);
     h.extend_from_slice(b"\r\n");
     if not_modified(msg, v) {
-        return Reply { status: 304, headers: h, body: None, page: None };
+        return Reply { status: 304, headers: h, body: ReplyBody::Reason };
     }
     let file = f.file.clone();
     let range = msg.header(b"range").filter(|_| if_range_holds(msg, v));
@@ -320,9 +346,19 @@ fn respond_with(msg: &HttpMsg<'_>, f: &Found) -> Reply {
         }
         Some(Range::Bytes(start, end)) => {
             h.extend_from_slice(format!("Content-Range: bytes {start}-{end}/{size}\r\n").as_bytes());
-            Reply { status: 206, headers: h, page: None, body: Some(FileSeg { file, offset: start as u64, len: end - start + 1 }) }
+            let body = match &f.small {
+                Some(b) => ReplyBody::Page(b.as_slice()[start..=end].to_vec()),
+                None => ReplyBody::File(FileSeg { file, offset: start as u64, len: end - start + 1 }),
+            };
+            Reply { status: 206, headers: h, body }
         }
-        Some(Range::Ignore) | None => Reply { status: 200, headers: h, page: None, body: Some(FileSeg { file, offset: 0, len: size }) },
+        Some(Range::Ignore) | None => {
+            let body = match &f.small {
+                Some(b) => ReplyBody::Cached(b.clone()),
+                None => ReplyBody::File(FileSeg { file, offset: 0, len: size }),
+            };
+            Reply { status: 200, headers: h, body }
+        }
     }
 }
 

@@ -171,6 +171,21 @@ pub fn peer_quiet(sock: &impl AsRawFd) -> bool {
     r == 0 || (r < 0 && would_block(&io::Error::last_os_error()))
 }
 
+/// TCP_CORK on or off: while on, the kernel sends only full segments (see the send
+/// queue: set around file bodies).
+pub fn set_cork(sock: &impl AsRawFd, on: bool) -> io::Result<()> {
+    let v: libc::c_int = on.into();
+    // SAFETY: `v` is a valid c_int for the call's duration; the fd is owned by `sock`.
+    let r = unsafe {
+        libc::setsockopt(sock.as_raw_fd(), libc::IPPROTO_TCP, libc::TCP_CORK, (&v as *const libc::c_int).cast(), std::mem::size_of::<libc::c_int>() as libc::socklen_t)
+    };
+    if r == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
 /// Raises a listening socket's accept backlog to the system maximum. mio (like std)
 /// listens with 128, which a burst of connects overflows: the kernel then drops SYNs
 /// and clients stall a whole second on the retransmit. Linux accepts a second

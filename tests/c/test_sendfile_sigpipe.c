@@ -204,10 +204,9 @@ int main(void) {
           "%ld small requests answered", atomic_load(&g_small_ok));
     CHECK(tern_mgr_conn_count(m) == 1, "%zu connections left (want the listener only)",
           tern_mgr_conn_count(m));
-    CHECK(tern_bytes_live() == bytes_base, "tern_bytes_live %llu after the storm, baseline %llu",
-          (unsigned long long)tern_bytes_live(), (unsigned long long)bytes_base);
 
-    /* The file cache holds big.bin and small.txt for up to 1 s after their last lookup;
+    /* The file cache holds big.bin and small.txt (its bytes too: a small file is kept in
+     * memory) for up to 1 s after their last lookup;
      * let that pass, then a lookup (a 404: not cached) sweeps it. */
     double wait_end = t_now_ms() + 1100;
     while (t_now_ms() < wait_end) t_poll(m, 50);
