@@ -7,6 +7,7 @@ pub mod send_queue;
 
 use crate::reactor::Handler;
 use mio::net::{TcpListener, TcpStream};
+use pool::BufPool;
 use recv_buf::RecvBuf;
 use send_queue::SendQueue;
 use std::net::SocketAddr;
@@ -138,6 +139,22 @@ impl Conn {
             timer: 0,
             proto: Proto::Raw,
         }
+    }
+
+    /// Takes the receive buffer to lend it to a handler; reading pauses meanwhile.
+    pub(crate) fn lend_recv(&mut self) -> RecvBuf {
+        self.flags.set(Flags::LENT);
+        std::mem::take(&mut self.recv)
+    }
+
+    /// Gives a lent receive buffer back with its first `consumed` bytes dropped (the
+    /// buffer goes back to the pool if that empties it).
+    pub(crate) fn return_recv(&mut self, mut recv: RecvBuf, consumed: usize, pool: &mut BufPool) {
+        self.flags.clear(Flags::LENT);
+        self.lent_left = 0;
+        recv.consume(consumed);
+        self.recv = recv;
+        self.recv.release_if_empty(pool);
     }
 
     pub fn stream(&self) -> Option<&TcpStream> {

@@ -171,8 +171,7 @@ impl Manager {
             h.state = RespState::Head;
             h.active_at = Instant::now();
             let bufs = chunked.then(|| (std::mem::take(&mut h.head_buf), std::mem::take(&mut h.body)));
-            c.flags.set(Flags::LENT);
-            (std::mem::take(&mut c.recv), bufs, is_head)
+            (c.lend_recv(), bufs, is_head)
         };
         let keep_alive = {
             let (buf, body): (&[u8], &[u8]) = match &bufs {
@@ -188,13 +187,7 @@ impl Manager {
         let mut guard = self.inner.borrow_mut();
         let inner = &mut *guard;
         let Some(c) = inner.conns.get_mut(&id) else { return };
-        c.flags.clear(Flags::LENT);
-        c.lent_left = 0;
-        c.recv = recv;
-        if !chunked {
-            c.recv.consume(head_len + body_len);
-        }
-        c.recv.release_if_empty(&mut inner.pool);
+        c.return_recv(recv, if chunked { 0 } else { head_len + body_len }, &mut inner.pool);
         if let (Proto::HttpClient(h), Some((mut hb, mut b))) = (&mut c.proto, bufs) {
             hb.clear();
             b.clear();

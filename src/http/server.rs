@@ -251,8 +251,7 @@ impl Manager {
             h.state = ReqState::Head;
             h.stream_done = false;
             let bufs = chunked.then(|| (std::mem::take(&mut h.head_buf), std::mem::take(&mut h.body)));
-            c.flags.set(Flags::LENT);
-            (std::mem::take(&mut c.recv), bufs, seq)
+            (c.lend_recv(), bufs, seq)
         };
         let (recv, bufs, seq) = lent;
         {
@@ -270,13 +269,7 @@ impl Manager {
         let mut guard = self.inner.borrow_mut();
         let inner = &mut *guard;
         let Some(c) = inner.conns.get_mut(&id) else { return };
-        c.flags.clear(Flags::LENT);
-        c.lent_left = 0;
-        c.recv = recv;
-        if !chunked {
-            c.recv.consume(head_len + body_len);
-        }
-        c.recv.release_if_empty(&mut inner.pool);
+        c.return_recv(recv, if chunked { 0 } else { head_len + body_len }, &mut inner.pool);
         if let (Proto::Http(h), Some((mut hb, mut b))) = (&mut c.proto, bufs) {
             hb.clear();
             b.clear();
@@ -295,8 +288,7 @@ impl Manager {
             let Proto::Http(h) = &mut c.proto else { return };
             h.in_head_event = true;
             let seq = h.next_seq;
-            c.flags.set(Flags::LENT);
-            (std::mem::take(&mut c.recv), seq)
+            (c.lend_recv(), seq)
         };
         {
             let buf = &recv.data()[..head_len];
@@ -306,9 +298,7 @@ impl Manager {
         let mut guard = self.inner.borrow_mut();
         let inner = &mut *guard;
         let Some(c) = inner.conns.get_mut(&id) else { return };
-        c.flags.clear(Flags::LENT);
-        c.lent_left = 0;
-        c.recv = recv;
+        c.return_recv(recv, 0, &mut inner.pool);
         if let Proto::Http(h) = &mut c.proto {
             h.in_head_event = false;
         }
@@ -322,8 +312,7 @@ impl Manager {
             let Some(c) = inner.conns.get_mut(&id) else { return };
             let Proto::Http(h) = &mut c.proto else { return };
             let body = std::mem::take(&mut h.body);
-            c.flags.set(Flags::LENT);
-            (std::mem::take(&mut c.recv), body)
+            (c.lend_recv(), body)
         };
         let piece = match raw {
             Some(len) => &recv.data()[..len],
@@ -337,13 +326,7 @@ impl Manager {
             recv.clear(&mut inner.pool);
             return;
         };
-        c.flags.clear(Flags::LENT);
-        c.lent_left = 0;
-        if let Some(len) = raw {
-            recv.consume(len);
-        }
-        c.recv = recv;
-        c.recv.release_if_empty(&mut inner.pool);
+        c.return_recv(recv, raw.unwrap_or(0), &mut inner.pool);
         if let Proto::Http(h) = &mut c.proto {
             if let (Some(len), ReqState::StreamLength { left }) = (raw, &mut h.state) {
                 *left -= len as u64;
