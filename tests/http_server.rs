@@ -400,3 +400,30 @@ fn closed_connections_leave_no_connection_or_timer_behind() {
     let (base, after) = thread.join().unwrap();
     assert_eq!(after, base, "(connections, timers) before and after 300 closed connections");
 }
+
+/// A request refused while its body is still coming (413 on Content-Length) must
+/// reach the client whole: the server lingers, reading and dropping the rest, instead
+/// of closing with unread input (which would reset the connection and could destroy
+/// the answer before the client reads it).
+#[test]
+fn refusal_mid_upload_reaches_a_client_that_keeps_sending() {
+    let srv = start(&[(Opt::MaxBodyBytes, 1000)]);
+    let mut s = connect(srv.port);
+    s.write_all(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 4000000\r\n\r\n").unwrap();
+    let mut w = s.try_clone().unwrap();
+    let writer = std::thread::spawn(move || {
+        let chunk = vec![b'x'; 64 * 1024];
+        for _ in 0..30 {
+            if w.write_all(&chunk).is_err() {
+                break;
+            }
+        }
+    });
+    std::thread::sleep(Duration::from_millis(200));
+    let mut got = Vec::new();
+    let r = s.read_to_end(&mut got);
+    writer.join().unwrap();
+    let text = String::from_utf8_lossy(&got);
+    assert!(text.starts_with("HTTP/1.1 413 "), "{r:?} {text:?}");
+    assert!(text.contains("Connection: close"), "{text}");
+}

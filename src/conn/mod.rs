@@ -104,8 +104,8 @@ impl Flags {
     /// The poller reported the peer's FIN (or an error): a short read does not mean the
     /// kernel is empty, because the EOF behind the data raises no further edge.
     pub(crate) const PEER_HUP: u16 = 1 << 11;
-    /// The protocol knows the peer sends nothing more (HTTP after `Connection: close`):
-    /// a graceful close may skip the half-close wait when no input is pending.
+    /// The protocol knows the peer sends nothing more (HTTP after a request with
+    /// `Connection: close`, read whole): a graceful close skips the half-close wait.
     pub(crate) const NO_LINGER: u16 = 1 << 12;
     /// TCP_NODELAY is set on the socket.
     pub(crate) const NODELAY: u16 = 1 << 13;

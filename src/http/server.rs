@@ -85,6 +85,9 @@ struct Slot {
     is_head: bool,
     minor: u8,
     close_after: bool,
+    /// The request itself ended the conversation (`Connection: close`, or HTTP/1.0
+    /// without keep-alive) and was read whole: the client sends nothing after it.
+    client_done: bool,
     chunked: bool,
     since: Instant,
     /// Output waiting for earlier responses (empty for the front slot).
@@ -154,6 +157,7 @@ impl ServerConn {
             is_head: head.is_head,
             minor: head.minor,
             close_after,
+            client_done: close_after,
             chunked: false,
             since: now,
             out: SendQueue::default(),
@@ -376,6 +380,7 @@ impl Manager {
                     is_head: false,
                     minor: 1,
                     close_after: true,
+                    client_done: false,
                     chunked: false,
                     since: now,
                     out: SendQueue::default(),
@@ -384,6 +389,9 @@ impl Manager {
             }
         };
         h.slots[idx].close_after = true;
+        // Refused mid-request: the client may still be sending, so the close must
+        // linger rather than reset what it is reading.
+        h.slots[idx].client_done = false;
         let body = r.why.as_bytes();
         let _ = write_response(c, &mut inner.pool, &mut inner.date, idx, r.status, b"Content-Type: text/plain\r\n", Some(body.len() + 1));
         let _ = write_body(c, &mut inner.pool, idx, Body::Copy(body));
@@ -481,10 +489,11 @@ impl Manager {
         let max_queue = inner.opts.max_send_queue;
         let Some(c) = inner.conns.get_mut(&id) else { return };
         let Proto::Http(h) = &mut c.proto else { return };
-        let mut close = false;
+        let (mut close, mut client_done) = (false, h.peer_eof);
         while h.slots.front().is_some_and(|s| s.state == SlotState::Done) {
             let done = h.slots.pop_front().expect("checked front");
             close |= done.close_after;
+            client_done |= done.client_done;
             if let Some(next) = h.slots.front_mut() {
                 c.sendq.append(&mut next.out);
             }
@@ -495,7 +504,7 @@ impl Manager {
         }
         let room = !h.closing && h.slots.len() < MAX_PIPELINE && !c.recv.is_empty();
         let over = c.sendq.memory_queued() > max_queue;
-        if close {
+        if close && client_done {
             c.flags.set(Flags::NO_LINGER);
         }
         inner.schedule(id, Flags::DIRTY);

@@ -161,16 +161,6 @@ pub fn would_block(e: &io::Error) -> bool {
     e.kind() == io::ErrorKind::WouldBlock
 }
 
-/// True when the peer has nothing waiting to be read (or has closed): closing then
-/// sends a FIN, not a reset that could destroy the response the peer is reading.
-pub fn peer_quiet(sock: &impl AsRawFd) -> bool {
-    let mut byte = 0u8;
-    // SAFETY: `byte` is valid for a 1-byte write for the call; MSG_PEEK leaves the
-    // socket's input untouched.
-    let r = unsafe { libc::recv(sock.as_raw_fd(), (&mut byte as *mut u8).cast(), 1, libc::MSG_PEEK | libc::MSG_DONTWAIT) };
-    r == 0 || (r < 0 && would_block(&io::Error::last_os_error()))
-}
-
 /// TCP_CORK on or off: while on, the kernel sends only full segments (see the send
 /// queue: set around file bodies).
 pub fn set_cork(sock: &impl AsRawFd, on: bool) -> io::Result<()> {

@@ -69,9 +69,10 @@ impl Manager {
             return;
         }
         c.phase = Phase::Lingering;
-        if c.flags.has(Flags::NO_LINGER) && c.recv.is_empty() && c.stream().is_some_and(crate::net::socket::peer_quiet) {
-            // Nothing to protect: the FIN of a plain close follows the response, and
-            // the shutdown, wait and final read of a lingering close are saved.
+        if c.flags.has(Flags::NO_LINGER) && c.recv.is_empty() {
+            // The peer said it sends nothing more (or already closed): a plain close
+            // sends the FIN after the response, as nginx does; the shutdown, wait and
+            // final read of a lingering close are saved.
             inner.schedule(id, Flags::CLOSE_NOW);
             return;
         }
