@@ -33,6 +33,7 @@
 # case, strace for --syscalls. Runs as an ordinary user.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
+. bench/lib.sh
 
 DURATION=${DURATION:-10}
 ROUNDS=${ROUNDS:-3}
@@ -62,15 +63,6 @@ for arg in "$@"; do
     esac
 done
 
-die() {
-    echo "http.sh: $*" >&2
-    exit 1
-}
-
-need() {
-    command -v "$1" >/dev/null || die "'$1' is missing: $2"
-}
-
 need nginx "apt-get install nginx-light"
 need wrk "apt-get install wrk"
 need curl "apt-get install curl"
@@ -97,14 +89,7 @@ fi
 # --- build ---------------------------------------------------------------------------
 rm -rf "$OUT"
 mkdir -p "$OUT/wrk"
-echo "building hello_server in $BUILD_DIR (log: $OUT/build.log)"
-cmake -S . -B "$BUILD_DIR" >"$OUT/build.log" 2>&1 || { tail -n 20 "$OUT/build.log" >&2; die "cmake failed"; }
-profile=$(sed -n 's/^TERN_CARGO_PROFILE:STRING=//p' "$BUILD_DIR/CMakeCache.txt")
-[ "$profile" != dev ] || die "$BUILD_DIR is a Debug build (cargo profile dev); benchmark a release build (BUILD_DIR=build-rel)"
-cmake --build "$BUILD_DIR" -j2 --target hello_server >>"$OUT/build.log" 2>&1 ||
-    { tail -n 20 "$OUT/build.log" >&2; die "building hello_server failed"; }
-TERN_BIN=$BUILD_DIR/examples/hello_server
-[ -x "$TERN_BIN" ] || die "$TERN_BIN was not built"
+build_example hello_server
 TMP=$(mktemp -d)
 
 # --- processes, and their cleanup ------------------------------------------------------
@@ -134,7 +119,6 @@ write_nginx_conf() {
     local dir=$1 conns
     conns=1024
     [ "$IDLE" = 0 ] || conns=$((IDLE_N + 1024))
-    mkdir -p "$dir/tmp"
     cat >"$dir/nginx.conf" <<CONF
 # written by bench/http.sh; one process does all the work (no master, no workers)
 master_process off;
@@ -145,11 +129,7 @@ worker_rlimit_nofile $((conns * 2));
 events { worker_connections $conns; }
 http {
     access_log off;
-    client_body_temp_path $dir/tmp;
-    proxy_temp_path $dir/tmp;
-    fastcgi_temp_path $dir/tmp;
-    uwsgi_temp_path $dir/tmp;
-    scgi_temp_path $dir/tmp;
+$(nginx_temp_paths "$dir")
     keepalive_timeout 60s;
     keepalive_requests 1000000;
     server {
@@ -158,19 +138,6 @@ http {
     }
 }
 CONF
-}
-
-port_open() {
-    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
-}
-
-wait_port() {
-    local _
-    for _ in $(seq 100); do
-        port_open "$1" && return 0
-        sleep 0.05
-    done
-    return 1
 }
 
 alive() {
@@ -206,15 +173,6 @@ check_server() {
         die "$name answered '$(head -c 100 "$TMP/body")', not 'hello\\n'"
     case $ctype in text/plain*) ;; *) die "$name answered Content-Type '$ctype', not text/plain" ;; esac
     echo "$name answers on 127.0.0.1:$port: 200, text/plain, hello"
-}
-
-# utime + stime of the whole process, in clock ticks (fields 14 and 15 of
-# /proc/PID/stat; counted after the ")" that ends the command name).
-cpu_ticks() {
-    local stat
-    stat=$(<"/proc/$1/stat")
-    stat=${stat##*) }
-    awk '{ print $12 + $13 }' <<<"$stat"
 }
 
 pid_of() {
@@ -315,17 +273,6 @@ close_idle() {
 # established connections on the server's side of PORT
 established() {
     ss -Htn state established "( sport = :$1 )" | wc -l
-}
-
-# median CASE SERVER COLUMN (column name of runs.tsv)
-median() {
-    awk -F'\t' -v c="$1" -v s="$2" -v col="$3" '
-        NR == 1 { for (i = 1; i <= NF; i++) if ($i == col) k = i; next }
-        $2 == c && $3 == s { print $k }' "$OUT/runs.tsv" |
-        sort -g | awk '{ a[NR] = $1 } END {
-            if (NR == 0) print "nan"
-            else if (NR % 2) print a[(NR + 1) / 2]
-            else print (a[NR / 2] + a[NR / 2 + 1]) / 2 }'
 }
 
 # --- the run ---------------------------------------------------------------------------

@@ -8,6 +8,7 @@
 #   SETTLE=12 bench/idle.sh  (measure 12 s after the connections went quiet, not 1 s)
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
+. bench/lib.sh
 N=${1:-10000}
 # Seconds between the last connection going quiet and the measurement.
 SETTLE=${SETTLE:-1}
@@ -36,11 +37,7 @@ worker_rlimit_nofile $((N * 2 + 1024));
 events { worker_connections $((N + 512)); }
 http {
     access_log off;
-    client_body_temp_path $dir/tmp;
-    proxy_temp_path $dir/tmp;
-    fastcgi_temp_path $dir/tmp;
-    uwsgi_temp_path $dir/tmp;
-    scgi_temp_path $dir/tmp;
+$(nginx_temp_paths "$dir")
     keepalive_timeout 300s;
     keepalive_requests 1000000;
     server {
@@ -51,22 +48,13 @@ http {
 CONF
 }
 
-wait_port() {
-    for _ in $(seq 100); do
-        (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
-        sleep 0.05
-    done
-    echo "nothing listens on $1" >&2
-    return 1
-}
-
 # measure NAME PORT MODE -- server command...: prints bytes per idle connection.
 measure() {
     local name=$1 port=$2 mode=$3
     shift 4
     taskset -c 0 "$@" >"$OUT/$name.log" 2>&1 &
     local pid=$!
-    wait_port "$port"
+    wait_port "$port" || die "$name does not listen on $port"
     sleep 0.3
     local before after
     before=$(rss_kb "$pid")

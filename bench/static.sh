@@ -27,6 +27,7 @@
 # Needs nginx (Debian nginx-light), wrk, curl, taskset, 2 CPUs.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
+. bench/lib.sh
 
 DURATION=${DURATION:-10}
 ROUNDS=${ROUNDS:-3}
@@ -38,13 +39,6 @@ NGINX_OPEN_FILE_CACHE=${NGINX_OPEN_FILE_CACHE:-0}
 OUT=bench/out/static
 SERVERS=(tern nginx)
 
-die() {
-    echo "static.sh: $*" >&2
-    exit 1
-}
-need() {
-    command -v "$1" >/dev/null || die "'$1' is missing: $2"
-}
 case ${1:-} in
 -h | --help)
     sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'
@@ -68,14 +62,7 @@ CLK_TCK=$(getconf CLK_TCK)
 # --- build ---------------------------------------------------------------------------
 rm -rf "$OUT"
 mkdir -p "$OUT/wrk"
-echo "building static_server in $BUILD_DIR (log: $OUT/build.log)"
-cmake -S . -B "$BUILD_DIR" >"$OUT/build.log" 2>&1 || { tail -n 20 "$OUT/build.log" >&2; die "cmake failed"; }
-profile=$(sed -n 's/^TERN_CARGO_PROFILE:STRING=//p' "$BUILD_DIR/CMakeCache.txt")
-[ "$profile" != dev ] || die "$BUILD_DIR is a Debug build; benchmark a release build (BUILD_DIR=build-rel)"
-cmake --build "$BUILD_DIR" -j2 --target static_server >>"$OUT/build.log" 2>&1 ||
-    { tail -n 20 "$OUT/build.log" >&2; die "building static_server failed"; }
-TERN_BIN=$BUILD_DIR/examples/static_server
-[ -x "$TERN_BIN" ] || die "$TERN_BIN was not built"
+build_example static_server
 
 TMP=$(mktemp -d)
 TERN_PID=
@@ -112,11 +99,7 @@ error_log $PWD/$OUT/nginx-error.log warn;
 events { worker_connections 1024; }
 http {
     access_log off;
-    client_body_temp_path $TMP/nginx/tmp;
-    proxy_temp_path $TMP/nginx/tmp;
-    fastcgi_temp_path $TMP/nginx/tmp;
-    uwsgi_temp_path $TMP/nginx/tmp;
-    scgi_temp_path $TMP/nginx/tmp;
+$(nginx_temp_paths "$TMP/nginx")
     types { application/octet-stream bin; }
     sendfile on;
     tcp_nopush on;
@@ -131,7 +114,6 @@ http {
 CONF
 cp "$TMP/nginx/nginx.conf" "$OUT/nginx.conf"
 
-port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 pid_of() { if [ "$1" = tern ]; then echo "$TERN_PID"; else echo "$NGINX_PID"; fi; }
 port_of() { if [ "$1" = tern ]; then echo "$TERN_PORT"; else echo "$NGINX_PORT"; fi; }
 alive() { kill -0 "$2" 2>/dev/null || die "$1 (pid $2) died; see $OUT/$1.log"; }
@@ -162,13 +144,6 @@ check_server() {
     [ "$(curl -sS --max-time 10 "$base/1k.bin" | sha256sum)" = "$SUM_1K" ] || die "$name: /1k.bin differs"
     [ "$(curl -sS --max-time 60 "$base/big.bin" | sha256sum)" = "$SUM_BIG" ] || die "$name: /big.bin differs"
     echo "$name serves both files byte-exact on $base"
-}
-
-cpu_ticks() {
-    local stat
-    stat=$(<"/proc/$1/stat")
-    stat=${stat##*) }
-    awk '{ print $12 + $13 }' <<<"$stat"
 }
 
 printf 'round\tcase\tserver\trequests\tvalue\tcpu_us_per_req\terrors\n' >"$OUT/runs.tsv"
@@ -210,17 +185,6 @@ run_big() {
         printf '  round %s  100 MiB download #%s   %-5s %9.1f MB/s\n' "$round" "$i" "$s" \
             "$(awk -v b="$speed" 'BEGIN { printf "%.1f", b / 1e6 }')"
     done
-}
-
-# median CASE SERVER COLUMN
-median() {
-    awk -F'\t' -v c="$1" -v s="$2" -v col="$3" '
-        NR == 1 { for (i = 1; i <= NF; i++) if ($i == col) k = i; next }
-        $2 == c && $3 == s { print $k }' "$OUT/runs.tsv" |
-        sort -g | awk '{ a[NR] = $1 } END {
-            if (NR == 0) print "nan"
-            else if (NR % 2) print a[(NR + 1) / 2]
-            else print (a[NR / 2] + a[NR / 2 + 1]) / 2 }'
 }
 
 {
