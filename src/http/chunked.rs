@@ -636,22 +636,7 @@ mod tests {
         assert!(std::mem::size_of::<ChunkedDecoder>() <= 32);
     }
 
-    /// xorshift64*: enough randomness for test inputs, no crates.
-    struct Rng(u64);
-    impl Rng {
-        fn next(&mut self) -> u64 {
-            self.0 ^= self.0 >> 12;
-            self.0 ^= self.0 << 25;
-            self.0 ^= self.0 >> 27;
-            self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-        }
-        fn below(&mut self, n: usize) -> usize {
-            (self.next() % n as u64) as usize
-        }
-        fn pick<'a>(&mut self, xs: &[&'a [u8]]) -> &'a [u8] {
-            xs[self.below(xs.len())]
-        }
-    }
+    use crate::http::test_rng::Rng;
 
     fn random_ws(r: &mut Rng, out: &mut Vec<u8>) {
         for _ in 0..r.below(3) {

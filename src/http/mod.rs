@@ -14,4 +14,6 @@ pub mod msg;
 pub mod parse;
 pub mod response;
 pub mod server;
+#[cfg(test)]
+mod test_rng;
 pub mod util;
