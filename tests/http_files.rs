@@ -6,10 +6,11 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 use tern::{ConnId, Event, Manager, Opt};
+
+mod common;
+use common::{serve, Server};
 
 const BIG: u64 = 200 << 20;
 const SECRET: &[u8] = b"SECRET-OUTSIDE-ROOT";
@@ -60,21 +61,6 @@ fn make_tree(tag: &str) -> Tree {
     Tree { base }
 }
 
-struct Server {
-    port: u16,
-    stop: Arc<AtomicBool>,
-    thread: Option<std::thread::JoinHandle<()>>,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
-        if let Some(t) = self.thread.take() {
-            t.join().unwrap();
-        }
-    }
-}
-
 /// `/only` is served with `http_serve_file(root/a.txt)`; everything else with
 /// `http_serve_dir(root)`.
 fn start(tree: &Tree) -> Server {
@@ -83,31 +69,16 @@ fn start(tree: &Tree) -> Server {
 
 fn start_with(tree: &Tree, opts: &[(Opt, i64)]) -> Server {
     let root = tree.base.join("root");
-    let opts = opts.to_vec();
-    let (tx, rx) = mpsc::channel();
-    let stop = Arc::new(AtomicBool::new(false));
-    let stop2 = stop.clone();
-    let thread = std::thread::spawn(move || {
-        let m = Manager::new().unwrap();
-        for (o, v) in opts {
-            m.set_option(o, v).unwrap();
-        }
-        let handler = Rc::new(move |m: &Manager, id: ConnId, ev: &Event<'_>| {
+    serve(opts, move |_| {
+        Rc::new(move |m: &Manager, id: ConnId, ev: &Event<'_>| {
             let Event::HttpMsg(msg) = ev else { return };
             if msg.uri() == b"/only" {
                 m.http_serve_file(id, msg, &root.join("a.txt")).unwrap();
             } else {
                 m.http_serve_dir(id, msg, &root).unwrap();
             }
-        });
-        let lid = m.http_listen("http://127.0.0.1:0", handler, 0).unwrap();
-        tx.send(m.local_addr(lid).unwrap().port()).unwrap();
-        while !stop2.load(Ordering::SeqCst) {
-            m.poll(Some(Duration::from_millis(5))).unwrap();
-        }
-    });
-    let port = rx.recv_timeout(Duration::from_secs(5)).unwrap();
-    Server { port, stop, thread: Some(thread) }
+        })
+    })
 }
 
 struct Response {

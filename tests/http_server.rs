@@ -3,45 +3,29 @@
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::rc::Rc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{mpsc, Arc};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc;
 use std::time::{Duration, Instant};
 use tern::http::defer::Step;
 use tern::http::server::Body;
 use tern::{Bytes, ConnId, Error, Event, Manager, Opt, Remote};
 
+mod common;
+
 /// A server on its own thread. Paths: `/defer?ms=N` answers from a worker after N
 /// ms; `/pending` is neither answered nor deferred; anything else gets "hello\n".
 struct Server {
     port: u16,
-    stop: Arc<AtomicBool>,
-    thread: Option<std::thread::JoinHandle<()>>,
     /// Results of late responds, reported by workers.
     respond_results: mpsc::Receiver<Result<(), Error>>,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
-        if let Some(t) = self.thread.take() {
-            t.join().unwrap();
-        }
-    }
+    _base: common::Server,
 }
 
 fn start(opts: &[(Opt, i64)]) -> Server {
-    let (port_tx, port_rx) = mpsc::channel();
     let (res_tx, res_rx) = mpsc::channel();
-    let stop = Arc::new(AtomicBool::new(false));
-    let stop2 = stop.clone();
-    let opts = opts.to_vec();
-    let thread = std::thread::spawn(move || {
-        let m = Manager::new().unwrap();
-        for (o, v) in opts {
-            m.set_option(o, v).unwrap();
-        }
+    let base = common::serve(opts, move |m| {
         let remote: Remote = m.remote().unwrap();
-        let handler = Rc::new(move |m: &Manager, id: ConnId, ev: &Event<'_>| {
+        Rc::new(move |m: &Manager, id: ConnId, ev: &Event<'_>| {
             let Event::HttpMsg(msg) = ev else { return };
             let uri = msg.uri();
             if uri == b"/defer" {
@@ -59,15 +43,9 @@ fn start(opts: &[(Opt, i64)]) -> Server {
             } else if uri != b"/pending" {
                 m.http_reply(id, 200, b"Content-Type: text/plain\r\n", Body::Copy(b"hello\n")).unwrap();
             }
-        });
-        let lid = m.http_listen("http://127.0.0.1:0", handler, 0).unwrap();
-        port_tx.send(m.local_addr(lid).unwrap().port()).unwrap();
-        while !stop2.load(Ordering::SeqCst) {
-            m.poll(Some(Duration::from_millis(5))).unwrap();
-        }
+        })
     });
-    let port = port_rx.recv_timeout(Duration::from_secs(5)).unwrap();
-    Server { port, stop, thread: Some(thread), respond_results: res_rx }
+    Server { port: base.port, respond_results: res_rx, _base: base }
 }
 
 fn connect(port: u16) -> TcpStream {

@@ -6,47 +6,26 @@ use std::cell::Cell;
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::rc::Rc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{mpsc, Arc};
 use std::time::Duration;
 use tern::http::server::Body;
 use tern::{ConnId, Error, Event, Manager, Opt};
 
+mod common;
+use common::{serve, Server};
+
 const MAX_RECV: usize = 256 * 1024;
-
-struct Server {
-    port: u16,
-    stop: Arc<AtomicBool>,
-    thread: Option<std::thread::JoinHandle<()>>,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
-        if let Some(t) = self.thread.take() {
-            t.join().unwrap();
-        }
-    }
-}
 
 /// `/upload` streams (the answer reports bytes, a checksum and the largest piece);
 /// `/early` tries to answer inside HTTP_HEAD (must be refused) and then buffers;
 /// anything else is buffered and echoed back by length.
 fn start() -> Server {
-    let (port_tx, port_rx) = mpsc::channel();
-    let stop = Arc::new(AtomicBool::new(false));
-    let stop2 = stop.clone();
-    let thread = std::thread::spawn(move || {
-        let m = Manager::new().unwrap();
-        m.set_option(Opt::HttpHeadEvents, 1).unwrap();
-        m.set_option(Opt::MaxBodyBytes, 1 << 20).unwrap();
-        m.set_option(Opt::MaxRecvBuffer, MAX_RECV as i64).unwrap();
-        m.set_option(Opt::MaxStreamBodyBytes, 1 << 30).unwrap();
+    let opts = [(Opt::HttpHeadEvents, 1), (Opt::MaxBodyBytes, 1 << 20), (Opt::MaxRecvBuffer, MAX_RECV as i64), (Opt::MaxStreamBodyBytes, 1 << 30)];
+    serve(&opts, |_| {
         let total = Rc::new(Cell::new(0u64));
         let sum = Rc::new(Cell::new(0u64));
         let biggest = Rc::new(Cell::new(0usize));
         let pieces = Rc::new(Cell::new(0u64));
-        let handler = Rc::new(move |m: &Manager, id: ConnId, ev: &Event<'_>| match ev {
+        Rc::new(move |m: &Manager, id: ConnId, ev: &Event<'_>| match ev {
             Event::HttpHead(msg) => {
                 assert!(msg.body().is_empty());
                 if msg.uri() == b"/upload" {
@@ -78,15 +57,8 @@ fn start() -> Server {
                 m.http_reply(id, 200, b"", Body::Copy(answer.as_bytes())).unwrap();
             }
             _ => {}
-        });
-        let lid = m.http_listen("http://127.0.0.1:0", handler, 0).unwrap();
-        port_tx.send(m.local_addr(lid).unwrap().port()).unwrap();
-        while !stop2.load(Ordering::SeqCst) {
-            m.poll(Some(Duration::from_millis(5))).unwrap();
-        }
-    });
-    let port = port_rx.recv_timeout(Duration::from_secs(5)).unwrap();
-    Server { port, stop, thread: Some(thread) }
+        })
+    })
 }
 
 fn connect(port: u16) -> TcpStream {
