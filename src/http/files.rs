@@ -74,8 +74,12 @@ impl Manager {
     /// try to leave the root, 403 for what may not be served, 404.
     pub fn http_serve_dir(&self, id: ConnId, msg: &HttpMsg<'_>, root: &Path) -> Result<()> {
         let reply = method_not_allowed(msg).unwrap_or_else(|| {
-            let o = self.options();
-            let scope = Scope { root, listing: o.dir_listing, follow_out: o.follow_symlinks_out };
+            // Two switches read in place: cloning all the options per request is waste.
+            let (listing, follow_out) = {
+                let inner = self.inner.borrow();
+                (inner.opts.dir_listing, inner.opts.follow_symlinks_out)
+            };
+            let scope = Scope { root, listing, follow_out };
             self.cached(msg, root.as_os_str().as_bytes(), msg.uri(), |gzip| serve_under(msg, &scope, gzip))
         });
         self.send_reply(id, reply)
