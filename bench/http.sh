@@ -220,18 +220,7 @@ run_wrk() {
         die "wrk failed against $server, see $raw"
     t1=$(cpu_ticks "$pid")
     alive "$server" "$pid"
-    read -r requests rps p99 errors non2xx < <(awk '
-        / requests in / { req = $1 }
-        /^Requests\/sec:/ { rps = $2 }
-        $1 == "99%" {
-            v = $2; u = $2
-            sub(/[a-z]+$/, "", v); sub(/^[0-9.]+/, "", u)
-            m = (u == "us") ? 1 : (u == "ms") ? 1e3 : (u == "s") ? 1e6 : (u == "m") ? 6e7 : -1
-            p99 = (m < 0) ? -1 : v * m
-        }
-        /Socket errors:/ { gsub(/,/, ""); err = $4 + $6 + $8 + $10 }
-        /Non-2xx or 3xx responses:/ { non = $NF }
-        END { printf "%d %.2f %.1f %d %d\n", req, rps, p99, err, non }' "$raw")
+    read -r requests rps p99 errors non2xx < <(wrk_stats "$raw")
     [ "$requests" -gt 0 ] || die "wrk completed no requests against $server; see $raw"
     cpu=$(awk -v t=$((t1 - t0)) -v hz="$CLK_TCK" -v n="$requests" 'BEGIN { printf "%.3f", t * 1e6 / hz / n }')
     printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$round" "$case" "$server" "$conns" \

@@ -72,3 +72,20 @@ nginx_temp_paths() {
         echo "    ${what}_temp_path $1/tmp;"
     done
 }
+
+# wrk_stats RAW: "requests req_per_s p99_us socket_errors non_2xx" from a `wrk --latency`
+# output file.
+wrk_stats() {
+    awk '
+        / requests in / { req = $1 }
+        /^Requests\/sec:/ { rps = $2 }
+        $1 == "99%" {
+            v = $2; u = $2
+            sub(/[a-z]+$/, "", v); sub(/^[0-9.]+/, "", u)
+            m = (u == "us") ? 1 : (u == "ms") ? 1e3 : (u == "s") ? 1e6 : (u == "m") ? 6e7 : -1
+            p99 = (m < 0) ? -1 : v * m
+        }
+        /Socket errors:/ { gsub(/,/, ""); err = $4 + $6 + $8 + $10 }
+        /Non-2xx or 3xx responses:/ { non = $NF }
+        END { printf "%d %.2f %.1f %d %d\n", req, rps, p99, err, non }' "$1"
+}

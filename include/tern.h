@@ -23,35 +23,6 @@
 
 
 /**
- * Longest chunk-size line accepted, extensions included and CRLF excluded. Extensions
- * carry nothing tern uses; the bound stops a peer from streaming an endless line that
- * costs CPU without ever producing a byte of body.
- */
-#define MAX_SIZE_LINE 4096
-
-/**
- * Most bytes accepted in the trailer section (field lines, their CRLFs and the final
- * CRLF). Trailers are discarded, so this only bounds the work spent skipping them.
- */
-#define MAX_TRAILER_BYTES (16 * 1024)
-
-/**
- * Length of an IMF-fixdate such as `Sun, 06 Nov 1994 08:49:37 GMT`.
- */
-#define DATE_LEN 29
-
-/**
- * The last second IMF-fixdate can express (9999-12-31 23:59:59): its year has four
- * digits. Later times are clamped to it rather than producing a malformed header.
- */
-#define MAX_UNIX_SECS 253402300799
-
-/**
- * The most header fields a request may carry (431 past it).
- */
-#define MAX_HEADERS 100
-
-/**
  * Success.
  */
 #define TERN_OK 0
@@ -95,6 +66,11 @@
  * A deadline passed.
  */
 #define TERN_ETIMEDOUT -8
+
+/**
+ * Looked up and not there (tern_http_var, tern_http_basic_auth).
+ */
+#define TERN_ENOTFOUND -9
 
 /**
  * Major version: an incompatible ABI change bumps it (and the soname, libtern.so.MAJOR).
@@ -346,11 +322,6 @@
  * Fire at the next poll as well (then every `ms` with TERN_TIMER_REPEAT).
  */
 #define TERN_TIMER_RUN_NOW 2
-
-/**
- * Not found (tern_http_var, tern_http_basic_auth).
- */
-#define TERN_ENOTFOUND -9
 
 /**
  * An immutable, reference-counted byte buffer. Every function argument named `take`
@@ -704,9 +675,10 @@ int tern_remote_send(tern_remote *r, tern_conn_id id, tern_bytes *take);
 
 /**
  * Like tern_remote_send, framed as one WebSocket message with opcode `op`
- * (TERN_WS_TEXT, TERN_WS_BINARY, TERN_WS_PING, TERN_WS_PONG, TERN_WS_CLOSE). On a
- * connection that is not a WebSocket the loop releases the buffer. TERN_EINVAL for
- * an unknown op. Any thread.
+ * (TERN_WS_TEXT, TERN_WS_BINARY, TERN_WS_PING, TERN_WS_PONG, TERN_WS_CLOSE).
+ * WebSocket is not implemented in this version: returns TERN_EPROTO (TERN_ECLOSED
+ * once the manager is freed, TERN_EINVAL for an unknown op or a NULL remote) and
+ * releases `take`. Any thread.
  */
 int tern_remote_ws_send(tern_remote *r, tern_conn_id id, int op, tern_bytes *take);
 

@@ -22,6 +22,8 @@ pub enum Error {
     Internal,
     /// A deadline passed.
     TimedOut,
+    /// Looked up and not there (a form variable, credentials).
+    NotFound,
 }
 
 impl Error {
@@ -36,6 +38,7 @@ impl Error {
             Error::NoMemory => -6,
             Error::Internal => -7,
             Error::TimedOut => -8,
+            Error::NotFound => -9,
         }
     }
 
@@ -50,6 +53,7 @@ impl Error {
             Error::NoMemory,
             Error::Internal,
             Error::TimedOut,
+            Error::NotFound,
         ]
         .into_iter()
         .find(|e| e.code() == code)
@@ -66,6 +70,7 @@ impl Error {
             Error::NoMemory => "out of memory",
             Error::Internal => "internal error (panic caught)",
             Error::TimedOut => "timed out",
+            Error::NotFound => "not found",
         }
     }
 }

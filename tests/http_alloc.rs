@@ -11,8 +11,8 @@ use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{mpsc, Arc};
 use std::time::Duration;
-use tern::http::server::Body;
-use tern::{ConnId, Event, Manager};
+use tern::http::Body;
+use tern::{ConnId, Event, Manager, ProtoEvent};
 
 struct Counting;
 
@@ -71,7 +71,7 @@ fn keep_alive_requests_allocate_nothing_once_warm() {
         COUNTED.with(|c| c.set(true));
         let m = Manager::new().unwrap();
         let handler = Rc::new(|m: &Manager, id: ConnId, ev: &Event<'_>| {
-            if let Event::HttpMsg(msg) = ev {
+            if let Event::Proto(ProtoEvent::HttpMsg(msg)) = ev {
                 let _ = msg.header(b"host");
                 m.http_reply(id, 200, b"Content-Type: text/plain\r\n", Body::Copy(b"hello\n")).unwrap();
             }

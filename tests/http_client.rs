@@ -5,8 +5,8 @@
 use std::cell::RefCell;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
-use tern::http::server::Body;
-use tern::{Bytes, ConnId, Event, Manager, Opt};
+use tern::http::Body;
+use tern::{Bytes, ConnId, Event, Manager, Opt, ProtoEvent};
 
 /// What a client connection saw: responses (status, body, a header) and its end.
 #[derive(Default)]
@@ -20,7 +20,7 @@ fn client(m: &Manager, url: &str) -> (ConnId, Rc<RefCell<Seen>>) {
     let seen = Rc::new(RefCell::new(Seen::default()));
     let s = seen.clone();
     let handler = Rc::new(move |_: &Manager, _: ConnId, ev: &Event<'_>| match ev {
-        Event::HttpMsg(msg) => {
+        Event::Proto(ProtoEvent::HttpMsg(msg)) => {
             let x = msg.header(b"x-kind").map(<[u8]>::to_vec);
             s.borrow_mut().responses.push((msg.status(), msg.body().to_vec(), x));
         }
@@ -45,7 +45,7 @@ fn poll_until(m: &Manager, what: &str, mut done: impl FnMut() -> bool) {
 fn server(m: &Manager) -> u16 {
     let remote = m.remote().unwrap();
     let handler = Rc::new(move |m: &Manager, id: ConnId, ev: &Event<'_>| {
-        let Event::HttpMsg(msg) = ev else { return };
+        let Event::Proto(ProtoEvent::HttpMsg(msg)) = ev else { return };
         match msg.uri() {
             b"/len" => m.http_reply(id, 200, b"X-Kind: len\r\n", Body::Copy(b"0123456789")).unwrap(),
             b"/stream" => {
@@ -63,7 +63,7 @@ fn server(m: &Manager) -> u16 {
                 let r = remote.clone();
                 std::thread::spawn(move || {
                     std::thread::sleep(Duration::from_millis(50));
-                    r.http_respond(token, tern::http::defer::Step::Whole, 200, b"X-Kind: deferred\r\n", Some(Bytes::copy_from(b"later"))).unwrap();
+                    r.http_respond(token, tern::http::defer::Stage::Whole, 200, b"X-Kind: deferred\r\n", Some(Bytes::copy_from(b"later"))).unwrap();
                 });
             }
             _ => m.http_reply(id, 404, b"", Body::Copy(b"no")).unwrap(),

@@ -7,7 +7,7 @@ use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
-use tern::{ConnId, Event, Manager, Opt};
+use tern::{ConnId, Event, Manager, Opt, ProtoEvent};
 
 mod common;
 use common::{serve, Server};
@@ -71,7 +71,7 @@ fn start_with(tree: &Tree, opts: &[(Opt, i64)]) -> Server {
     let root = tree.base.join("root");
     serve(opts, move |_| {
         Rc::new(move |m: &Manager, id: ConnId, ev: &Event<'_>| {
-            let Event::HttpMsg(msg) = ev else { return };
+            let Event::Proto(ProtoEvent::HttpMsg(msg)) = ev else { return };
             if msg.uri() == b"/only" {
                 m.http_serve_file(id, msg, &root.join("a.txt")).unwrap();
             } else {
@@ -330,13 +330,13 @@ fn changed_and_removed_files_are_seen_after_the_cache_window() {
     let tmp = tree.base.join("root/changing.tmp");
     std::fs::write(&tmp, b"second, longer version\n").unwrap();
     std::fs::rename(&tmp, &file).unwrap();
-    std::thread::sleep(tern::http::file_cache::FRESH + std::time::Duration::from_millis(200));
+    std::thread::sleep(tern::http::files::cache::FRESH + std::time::Duration::from_millis(200));
     let r = get(p, "/changing.txt", "");
     assert_eq!(r.body, b"second, longer version\n");
     let etag2 = r.head.lines().find(|l| l.starts_with("ETag:")).unwrap().to_string();
     assert_ne!(etag1, etag2, "a new ETag for new content");
     std::fs::remove_file(&file).unwrap();
-    std::thread::sleep(tern::http::file_cache::FRESH + std::time::Duration::from_millis(200));
+    std::thread::sleep(tern::http::files::cache::FRESH + std::time::Duration::from_millis(200));
     assert_eq!(get(p, "/changing.txt", "").status, 404);
 }
 

@@ -14,8 +14,8 @@ use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 use tern::http::chunked::{ChunkError, ChunkedDecoder};
 use tern::http::parse::Head;
-use tern::http::server::Body;
-use tern::{ConnId, Event, Manager, Opt};
+use tern::http::Body;
+use tern::{ConnId, Event, Manager, Opt, ProtoEvent};
 
 /// xorshift64*: small, fast, and reproducible from a printed seed.
 struct Rng(u64);
@@ -267,7 +267,7 @@ fn live_server_survives_random_requests() {
         m.set_option(Opt::MaxHeaderBytes, 2048).unwrap();
         m.set_option(Opt::MaxBodyBytes, 4096).unwrap();
         let handler = Rc::new(|m: &Manager, id: ConnId, ev: &Event<'_>| {
-            if let Event::HttpMsg(msg) = ev {
+            if let Event::Proto(ProtoEvent::HttpMsg(msg)) = ev {
                 m.http_reply(id, 200, b"", Body::Copy(msg.body())).unwrap();
             }
         });

@@ -6,9 +6,9 @@ use std::rc::Rc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
-use tern::http::defer::Step;
-use tern::http::server::Body;
-use tern::{Bytes, ConnId, Error, Event, Manager, Opt, Remote};
+use tern::http::defer::Stage;
+use tern::http::Body;
+use tern::{Bytes, ConnId, Error, Event, Manager, Opt, Remote, ProtoEvent};
 
 mod common;
 
@@ -26,7 +26,7 @@ fn start(opts: &[(Opt, i64)]) -> Server {
     let base = common::serve(opts, move |m| {
         let remote: Remote = m.remote().unwrap();
         Rc::new(move |m: &Manager, id: ConnId, ev: &Event<'_>| {
-            let Event::HttpMsg(msg) = ev else { return };
+            let Event::Proto(ProtoEvent::HttpMsg(msg)) = ev else { return };
             let uri = msg.uri();
             if uri == b"/defer" {
                 let ms: u64 = std::str::from_utf8(msg.query()).unwrap().trim_start_matches("ms=").parse().unwrap();
@@ -36,7 +36,7 @@ fn start(opts: &[(Opt, i64)]) -> Server {
                 std::thread::spawn(move || {
                     std::thread::sleep(Duration::from_millis(ms));
                     let body = format!("deferred {ms}\n");
-                    res.send(r.http_respond(token, Step::Whole, 200, b"", Some(Bytes::copy_from(body.as_bytes())))).unwrap();
+                    res.send(r.http_respond(token, Stage::Whole, 200, b"", Some(Bytes::copy_from(body.as_bytes())))).unwrap();
                 });
             } else if uri == b"/echo" {
                 m.http_reply(id, 200, b"", Body::Copy(msg.body())).unwrap();
@@ -171,7 +171,7 @@ fn second_respond_is_refused_and_releases_its_buffer() {
     let t2 = tokens.clone();
     let lid = m
         .http_listen("http://127.0.0.1:0", Rc::new(move |m: &Manager, id: ConnId, ev: &Event<'_>| {
-            if let Event::HttpMsg(msg) = ev {
+            if let Event::Proto(ProtoEvent::HttpMsg(msg)) = ev {
                 t2.borrow_mut().push(m.http_defer(id, msg.seq()).unwrap());
             }
         }), 0)
@@ -194,8 +194,8 @@ fn second_respond_is_refused_and_releases_its_buffer() {
             FREED.fetch_add(1, Ordering::SeqCst);
         }))) }
     };
-    assert_eq!(r.http_respond(t, Step::Whole, 200, b"", Some(counted())), Ok(()));
-    assert_eq!(r.http_respond(t, Step::Whole, 200, b"", Some(counted())), Err(Error::Protocol));
+    assert_eq!(r.http_respond(t, Stage::Whole, 200, b"", Some(counted())), Ok(()));
+    assert_eq!(r.http_respond(t, Stage::Whole, 200, b"", Some(counted())), Err(Error::Protocol));
     assert_eq!(FREED.load(Ordering::SeqCst), 1, "the refused body is released at once");
     let (status, _, body) = loop {
         m.poll(Some(Duration::from_millis(5))).unwrap();
@@ -339,7 +339,7 @@ fn closed_connections_leave_no_connection_or_timer_behind() {
     let thread = std::thread::spawn(move || {
         let m = Manager::new().unwrap();
         let handler = Rc::new(|m: &Manager, id: ConnId, ev: &Event<'_>| {
-            if let Event::HttpMsg(_) = ev {
+            if let Event::Proto(ProtoEvent::HttpMsg(_)) = ev {
                 m.http_reply(id, 200, b"", Body::Copy(b"ok")).unwrap();
             }
         });

@@ -7,8 +7,8 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::rc::Rc;
 use std::time::Duration;
-use tern::http::server::Body;
-use tern::{ConnId, Error, Event, Manager, Opt};
+use tern::http::Body;
+use tern::{ConnId, Error, Event, Manager, Opt, ProtoEvent};
 
 mod common;
 use common::{serve, Server};
@@ -26,7 +26,7 @@ fn start() -> Server {
         let biggest = Rc::new(Cell::new(0usize));
         let pieces = Rc::new(Cell::new(0u64));
         Rc::new(move |m: &Manager, id: ConnId, ev: &Event<'_>| match ev {
-            Event::HttpHead(msg) => {
+            Event::Proto(ProtoEvent::HttpHead(msg)) => {
                 assert!(msg.body().is_empty());
                 if msg.uri() == b"/upload" {
                     total.set(0);
@@ -39,20 +39,20 @@ fn start() -> Server {
                     assert_eq!(r, Err(Error::Protocol), "an answer inside HTTP_HEAD");
                 }
             }
-            Event::HttpBody(piece) => {
+            Event::Proto(ProtoEvent::HttpBody(piece)) => {
                 assert!(!piece.is_empty() && piece.len() <= MAX_RECV, "piece of {} bytes", piece.len());
                 total.set(total.get() + piece.len() as u64);
                 sum.set(piece.iter().fold(sum.get(), |s, &b| s.wrapping_mul(31).wrapping_add(u64::from(b))));
                 biggest.set(biggest.get().max(piece.len()));
                 pieces.set(pieces.get() + 1);
             }
-            Event::HttpMsg(msg) if msg.uri() == b"/upload" => {
+            Event::Proto(ProtoEvent::HttpMsg(msg)) if msg.uri() == b"/upload" => {
                 assert!(msg.body().is_empty(), "a streamed body is not buffered too");
                 assert_eq!(msg.header(b"x-check"), Some(&b"yes"[..]), "the head is there at the end");
                 let answer = format!("{} {} {} {}", total.get(), sum.get(), biggest.get(), pieces.get());
                 m.http_reply(id, 200, b"", Body::Copy(answer.as_bytes())).unwrap();
             }
-            Event::HttpMsg(msg) => {
+            Event::Proto(ProtoEvent::HttpMsg(msg)) => {
                 let answer = format!("buffered {}", msg.body().len());
                 m.http_reply(id, 200, b"", Body::Copy(answer.as_bytes())).unwrap();
             }

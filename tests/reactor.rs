@@ -12,7 +12,7 @@ use tern::{Bytes, ConnId, Error, Event, Manager, Opt};
 type Log = Rc<RefCell<Vec<(ConnId, i32)>>>;
 
 /// An echo handler that records every event code per connection.
-fn echo(log: Log) -> Rc<dyn tern::Handler> {
+fn echo(log: Log) -> tern::DynHandler {
     Rc::new(move |m: &Manager, id: ConnId, ev: &Event<'_>| {
         log.borrow_mut().push((id, ev.code()));
         if let Event::Read(data) = ev {
@@ -319,7 +319,7 @@ fn free_with_queued_data_releases_every_buffer_and_delivers_close() {
 #[test]
 fn ids_are_never_reused_and_lookup_fails_after_close() {
     let m = Manager::new().unwrap();
-    let h: Rc<dyn tern::Handler> = Rc::new(|_: &Manager, _: ConnId, _: &Event<'_>| {});
+    let h: tern::DynHandler = Rc::new(|_: &Manager, _: ConnId, _: &Event<'_>| {});
     let a = m.listen("tcp://127.0.0.1:0", h.clone(), 0).unwrap();
     m.close_now(a).unwrap();
     m.poll(Some(Duration::ZERO)).unwrap();

@@ -7,9 +7,9 @@
 use super::boundary::{c_slice, c_str, from_boxed, handle_or_null, status, to_boxed, try_ref, write_c_string, Castable};
 use super::bytes::{take_ref, tern_bytes};
 use super::mgr::{mgr, tern_mgr};
-use crate::conn::ConnId;
+use crate::proto::ConnId;
 use crate::error::{Error, Result};
-use crate::reactor::{Event, Handler, Manager};
+use crate::{DynHandler, Event, Manager, ProtoEvent};
 use std::ffi::{c_char, c_int, c_void, CString};
 use std::rc::Rc;
 
@@ -105,12 +105,12 @@ pub type tern_handler = Option<unsafe extern "C" fn(c: *mut tern_conn, ev: c_int
 pub(crate) struct CHandler(tern_handler);
 
 impl CHandler {
-    pub(crate) fn boxed(f: tern_handler) -> Rc<dyn Handler> {
+    pub(crate) fn boxed(f: tern_handler) -> DynHandler {
         Rc::new(CHandler(f))
     }
 }
 
-impl Handler for CHandler {
+impl crate::Handler<crate::AnyProto> for CHandler {
     fn event(&self, m: &Manager, id: ConnId, ev: &Event<'_>) {
         let handle = handle_for(m, id);
         if let Some(f) = self.0 {
@@ -133,12 +133,12 @@ fn deliver(f: unsafe extern "C" fn(*mut tern_conn, c_int, *mut c_void, *mut c_vo
             let msg = CString::new(msg.replace('\0', " ")).unwrap_or_default();
             unsafe { f(c, code, msg.as_ptr() as *mut c_void, user) }
         }
-        Event::Read(data) | Event::Wakeup(data) | Event::HttpBody(data) => {
+        Event::Read(data) | Event::Wakeup(data) | Event::Proto(ProtoEvent::HttpBody(data)) => {
             let mut s = tern_str::from_slice(data);
             unsafe { f(c, code, &mut s as *mut tern_str as *mut c_void, user) }
         }
-        Event::HttpMsg(m) | Event::HttpHead(m) => {
-            let p = *m as *const crate::http::msg::HttpMsg<'_> as *mut c_void;
+        Event::Proto(ProtoEvent::HttpMsg(m) | ProtoEvent::HttpHead(m)) => {
+            let p = m as *const crate::http::msg::HttpMsg<'_> as *mut c_void;
             unsafe { f(c, code, p, user) }
         }
         Event::Write(n) => {

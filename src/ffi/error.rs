@@ -22,6 +22,8 @@ pub const TERN_ENOMEM: c_int = -6;
 pub const TERN_EINTERNAL: c_int = -7;
 /// A deadline passed.
 pub const TERN_ETIMEDOUT: c_int = -8;
+/// Looked up and not there (tern_http_var, tern_http_basic_auth).
+pub const TERN_ENOTFOUND: c_int = -9;
 
 // The header's numbers are the core's.
 const _: () = {
@@ -29,6 +31,7 @@ const _: () = {
     assert!(TERN_EFULL == Error::Full.code() && TERN_EPROTO == Error::Protocol.code());
     assert!(TERN_EIO == Error::Io.code() && TERN_ENOMEM == Error::NoMemory.code());
     assert!(TERN_EINTERNAL == Error::Internal.code() && TERN_ETIMEDOUT == Error::TimedOut.code());
+    assert!(TERN_ENOTFOUND == Error::NotFound.code());
 };
 
 /// A static, NUL-terminated description of a status code ("success" for TERN_OK,
@@ -46,6 +49,7 @@ pub extern "C" fn tern_strerror(code: c_int) -> *const c_char {
             Some(Error::NoMemory) => b"out of memory\0",
             Some(Error::Internal) => b"internal error (panic caught)\0",
             Some(Error::TimedOut) => b"timed out\0",
+            Some(Error::NotFound) => b"not found\0",
             None => b"unknown error\0",
         };
         s.as_ptr() as *const c_char

@@ -6,11 +6,11 @@ use super::conn::{conn, open_with, tern_conn, tern_handler, tern_str, CHandler};
 use super::mgr::tern_mgr;
 use super::remote::tern_remote;
 use crate::error::Error;
-use crate::http::defer::Step;
+use crate::http::defer::Stage;
 use crate::http::msg::HttpMsg;
-use crate::http::server::Body;
-use crate::http::util;
-use crate::reactor::Remote;
+use crate::http::h1::Body;
+use crate::http::{auth, form, glob, multipart};
+use crate::Remote;
 use std::ffi::{c_char, c_int, c_void};
 
 /// A parsed HTTP request (or response, client side): ev_data of TERN_EV_HTTP_MSG,
@@ -195,9 +195,6 @@ pub extern "C" fn tern_http_serve_file(c: *mut tern_conn, h: *const tern_http_ms
     }
 }
 
-/// Not found (tern_http_var, tern_http_basic_auth).
-pub const TERN_ENOTFOUND: c_int = -9;
-
 /// Finds variable `name` in `buf` (a query string or an
 /// application/x-www-form-urlencoded body), URL-decodes its value into `dst`
 /// (NUL-terminated) and returns its length; TERN_ENOTFOUND if absent, TERN_EFULL if
@@ -211,11 +208,11 @@ pub extern "C" fn tern_http_var(buf: tern_str, name: *const c_char, dst: *mut c_
         }
         // SAFETY: the caller passed `dst` valid for `dst_len` bytes.
         let out = unsafe { std::slice::from_raw_parts_mut(dst as *mut u8, dst_len) };
-        match util::var(src, name.as_bytes(), out) {
+        match form::var(src, name.as_bytes(), out) {
             Ok(n) => n as c_int,
-            Err(util::VarError::NotFound) => TERN_ENOTFOUND,
-            Err(util::VarError::TooSmall) => Error::Full.code(),
-            Err(util::VarError::BadEncoding) => Error::Invalid.code(),
+            Err(form::VarError::NotFound) => Error::NotFound.code(),
+            Err(form::VarError::TooSmall) => Error::Full.code(),
+            Err(form::VarError::BadEncoding) => Error::Invalid.code(),
         }
     }
 }
@@ -226,7 +223,7 @@ pub extern "C" fn tern_http_var(buf: tern_str, name: *const c_char, dst: *mut c_
 pub extern "C" fn tern_http_match(uri: tern_str, pattern: *const c_char) -> c_int {
     boundary! {
         match (c_slice(uri.ptr as *const c_void, uri.len), c_str(pattern)) {
-            (Ok(u), Ok(p)) => c_int::from(util::glob_match(p.as_bytes(), u)),
+            (Ok(u), Ok(p)) => c_int::from(glob::glob_match(p.as_bytes(), u)),
             _ => 0,
         }
     }
@@ -242,15 +239,15 @@ pub extern "C" fn tern_http_basic_auth(h: *const tern_http_msg, user: *mut c_cha
         if user.is_null() || pass.is_null() {
             return Error::Invalid.code();
         }
-        let Some(v) = m.header(b"authorization") else { return TERN_ENOTFOUND };
+        let Some(v) = m.header(b"authorization") else { return Error::NotFound.code() };
         // SAFETY: the caller passed buffers valid for the given lengths.
         let (u, p) = unsafe {
             (std::slice::from_raw_parts_mut(user as *mut u8, user_len), std::slice::from_raw_parts_mut(pass as *mut u8, pass_len))
         };
-        match util::basic_auth(v, u, p) {
+        match auth::basic_auth(v, u, p) {
             Some(_) => 0,
             None if v.len() > 6 && v[..6].eq_ignore_ascii_case(b"basic ") => Error::Full.code(),
-            None => TERN_ENOTFOUND,
+            None => Error::NotFound.code(),
         }
     }
 }
@@ -273,8 +270,8 @@ pub struct tern_http_part {
 pub extern "C" fn tern_http_next_multipart(h: *const tern_http_msg, offset: usize, part: *mut tern_http_part) -> usize {
     boundary! {
         let Some(m) = msg(h) else { return 0 };
-        let Some(boundary) = m.header(b"content-type").and_then(util::multipart_boundary) else { return 0 };
-        let Some((p, next)) = util::multipart_next(m.body(), boundary, offset) else { return 0 };
+        let Some(boundary) = m.header(b"content-type").and_then(multipart::multipart_boundary) else { return 0 };
+        let Some((p, next)) = multipart::multipart_next(m.body(), boundary, offset) else { return 0 };
         // SAFETY: the caller passes a valid out-pointer or NULL.
         if let Some(out) = unsafe { part.as_mut() } {
             *out = tern_http_part {
@@ -397,11 +394,11 @@ fn status_of(f: impl FnOnce() -> Result<(), Error>) -> c_int {
     status(f())
 }
 
-fn respond(r: *mut tern_remote, t: tern_http_token, step: Step, status: c_int, headers: *const c_char, body: Option<crate::bytes::Bytes>) -> c_int {
+fn respond(r: *mut tern_remote, t: tern_http_token, stage: Stage, status: c_int, headers: *const c_char, body: Option<crate::bytes::Bytes>) -> c_int {
     status_of(|| {
         let r: &Remote = try_ref(r).ok_or(Error::Invalid)?;
-        let status = if step == Step::Write || step == Step::End { 200 } else { status_u16(status)? };
-        r.http_respond((t.conn, t.seq), step, status, opt_str(headers)?, body)
+        let status = if stage == Stage::Write || stage == Stage::End { 200 } else { status_u16(status)? };
+        r.http_respond((t.conn, t.seq), stage, status, opt_str(headers)?, body)
     })
 }
 
@@ -412,14 +409,14 @@ fn respond(r: *mut tern_remote, t: tern_http_token, step: Step, status: c_int, h
 /// the body is released here, once. Any thread; never blocks on the loop.
 #[no_mangle]
 pub extern "C" fn tern_http_respond(r: *mut tern_remote, t: tern_http_token, status: c_int, headers: *const c_char, take: *mut tern_bytes) -> c_int {
-    boundary! { respond(r, t, Step::Whole, status, headers, take_ref(take)) }
+    boundary! { respond(r, t, Stage::Whole, status, headers, take_ref(take)) }
 }
 
 /// Starts a streamed answer to a deferred request (chunked unless `headers` has
 /// Content-Length). Any thread.
 #[no_mangle]
 pub extern "C" fn tern_http_respond_begin(r: *mut tern_remote, t: tern_http_token, status: c_int, headers: *const c_char) -> c_int {
-    boundary! { respond(r, t, Step::Begin, status, headers, None) }
+    boundary! { respond(r, t, Stage::Begin, status, headers, None) }
 }
 
 /// Appends `take` (consumed) to a streamed deferred answer. Any thread.
@@ -430,12 +427,12 @@ pub extern "C" fn tern_http_respond_write(r: *mut tern_remote, t: tern_http_toke
         if b.is_none() {
             return Error::Invalid.code();
         }
-        respond(r, t, Step::Write, 0, std::ptr::null(), b)
+        respond(r, t, Stage::Write, 0, std::ptr::null(), b)
     }
 }
 
 /// Ends a streamed deferred answer. Any thread.
 #[no_mangle]
 pub extern "C" fn tern_http_respond_end(r: *mut tern_remote, t: tern_http_token) -> c_int {
-    boundary! { respond(r, t, Step::End, 0, std::ptr::null(), None) }
+    boundary! { respond(r, t, Stage::End, 0, std::ptr::null(), None) }
 }

@@ -3,7 +3,7 @@
 use super::boundary::{set_last_error, status, to_boxed, try_ref, Castable};
 use crate::error::Error;
 use crate::options::Opt;
-use crate::reactor::Manager;
+use crate::Manager;
 use std::ffi::c_int;
 use std::time::Duration;
 

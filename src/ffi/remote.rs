@@ -6,7 +6,7 @@ use super::conn::tern_conn_id;
 use super::mgr::{mgr, tern_mgr};
 use super::ws::{TERN_WS_BINARY, TERN_WS_CLOSE, TERN_WS_PING, TERN_WS_PONG, TERN_WS_TEXT};
 use crate::error::Error;
-use crate::reactor::{Manager, Msg, Remote};
+use crate::{Manager, Msg, Remote};
 use std::ffi::{c_int, c_void};
 
 /// A thread-safe handle to post to one manager (a handle; free it with
@@ -70,20 +70,21 @@ pub extern "C" fn tern_remote_send(r: *mut tern_remote, id: tern_conn_id, take: 
 }
 
 /// Like tern_remote_send, framed as one WebSocket message with opcode `op`
-/// (TERN_WS_TEXT, TERN_WS_BINARY, TERN_WS_PING, TERN_WS_PONG, TERN_WS_CLOSE). On a
-/// connection that is not a WebSocket the loop releases the buffer. TERN_EINVAL for
-/// an unknown op. Any thread.
+/// (TERN_WS_TEXT, TERN_WS_BINARY, TERN_WS_PING, TERN_WS_PONG, TERN_WS_CLOSE).
+/// WebSocket is not implemented in this version: returns TERN_EPROTO (TERN_ECLOSED
+/// once the manager is freed, TERN_EINVAL for an unknown op or a NULL remote) and
+/// releases `take`. Any thread.
 #[no_mangle]
 pub extern "C" fn tern_remote_ws_send(r: *mut tern_remote, id: tern_conn_id, op: c_int, take: *mut tern_bytes) -> c_int {
     boundary! {
         let b = take_ref(take);
-        if ![TERN_WS_TEXT, TERN_WS_BINARY, TERN_WS_CLOSE, TERN_WS_PING, TERN_WS_PONG].contains(&op) {
+        let _ = id;
+        let Some(r) = remote(r) else { return Error::Invalid.code() };
+        if ![TERN_WS_TEXT, TERN_WS_BINARY, TERN_WS_CLOSE, TERN_WS_PING, TERN_WS_PONG].contains(&op) || b.is_none() {
             return Error::Invalid.code();
         }
-        match b {
-            Some(b) => post(r, Msg::WsSend(id, op as u8, b)),
-            None => Error::Invalid.code(),
-        }
+        drop(b);
+        if r.is_closed() { Error::Closed.code() } else { Error::Protocol.code() }
     }
 }
 

@@ -30,7 +30,7 @@ pub extern "C" fn tern_timer_add(m: *mut tern_mgr, ms: u64, flags: c_int, r#fn: 
             return 0;
         }
         let user = SendPtr(user);
-        let cb = Box::new(move |_: &crate::reactor::Manager| {
+        let cb = Box::new(move |_: &crate::Manager| {
             // SAFETY: the embedder's callback with its own user pointer, on the loop thread.
             unsafe { f(user.0) }
         });

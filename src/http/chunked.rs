@@ -10,7 +10,7 @@
 //! place where two parsers on the path of a request can disagree about where it ends,
 //! which is what request smuggling exploits; all of them are rejected here.
 
-use super::util::{hex_val, is_tchar};
+use super::lex::{hex_val, is_tchar};
 
 /// Why a chunked body was rejected; each maps to the status the server answers with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -26,11 +26,11 @@ pub enum ChunkError {
 /// Longest chunk-size line accepted, extensions included and CRLF excluded. Extensions
 /// carry nothing tern uses; the bound stops a peer from streaming an endless line that
 /// costs CPU without ever producing a byte of body.
-pub const MAX_SIZE_LINE: usize = 4096;
+pub(crate) const MAX_SIZE_LINE: usize = 4096;
 
 /// Most bytes accepted in the trailer section (field lines, their CRLFs and the final
 /// CRLF). Trailers are discarded, so this only bounds the work spent skipping them.
-pub const MAX_TRAILER_BYTES: usize = 16 * 1024;
+pub(crate) const MAX_TRAILER_BYTES: usize = 16 * 1024;
 
 /// Where the decoder is within the chunked body. Kept separate from the counters so the
 /// whole decoder stays a few words long.

@@ -7,11 +7,11 @@
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// Length of an IMF-fixdate such as `Sun, 06 Nov 1994 08:49:37 GMT`.
-pub const DATE_LEN: usize = 29;
+pub(crate) const DATE_LEN: usize = 29;
 
 /// The last second IMF-fixdate can express (9999-12-31 23:59:59): its year has four
 /// digits. Later times are clamped to it rather than producing a malformed header.
-pub const MAX_UNIX_SECS: u64 = 253_402_300_799;
+pub(crate) const MAX_UNIX_SECS: u64 = 253_402_300_799;
 
 const DAYS: [&[u8; 3]; 7] = [b"Sun", b"Mon", b"Tue", b"Wed", b"Thu", b"Fri", b"Sat"];
 const MONTHS: [&[u8; 3]; 12] = [

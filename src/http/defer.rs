@@ -2,12 +2,22 @@
 //! threads holding tokens. A respond is checked here first, so a second or late
 //! respond fails at the call (and releases its buffer) instead of vanishing.
 
+use crate::bytes::Bytes;
 use crate::error::{Error, Result};
 use parking_lot::Mutex;
 use std::collections::HashMap;
 
 /// Identifies one request: (connection id, sequence on that connection).
 pub type Token = (u64, u64);
+
+/// One step of the answer to a deferred request, posted by a remote to the loop.
+pub struct Answer {
+    pub token: Token,
+    pub stage: Stage,
+    pub status: u16,
+    pub headers: Box<[u8]>,
+    pub body: Option<Bytes>,
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum State {
@@ -21,7 +31,7 @@ enum State {
 
 /// What a thread wants to post for a token.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Step {
+pub enum Stage {
     Whole,
     Begin,
     Write,
@@ -53,21 +63,21 @@ impl DeferRegistry {
         *max = (*max).max(t.1);
     }
 
-    /// Records `step` if it is valid now: `Closed` for a timed-out token or a gone
+    /// Records `stage` if it is valid now: `Closed` for a timed-out token or a gone
     /// connection, `Protocol` for a step out of order (a second respond), also once the
     /// answer was written.
-    pub fn advance(&self, t: Token, step: Step) -> Result<Undo> {
+    pub fn advance(&self, t: Token, stage: Stage) -> Result<Undo> {
         let mut live = self.live.lock();
         let answered = live.conns.get(&t.0).is_some_and(|max| t.1 <= *max);
         let Some(state) = live.tokens.get_mut(&t) else {
             return Err(if answered { Error::Protocol } else { Error::Closed });
         };
         let prev = *state;
-        *state = match (*state, step) {
-            (State::Waiting, Step::Whole) => State::Ended,
-            (State::Waiting, Step::Begin) => State::Streaming,
-            (State::Streaming, Step::Write) => State::Streaming,
-            (State::Streaming, Step::End) => State::Ended,
+        *state = match (*state, stage) {
+            (State::Waiting, Stage::Whole) => State::Ended,
+            (State::Waiting, Stage::Begin) => State::Streaming,
+            (State::Streaming, Stage::Write) => State::Streaming,
+            (State::Streaming, Stage::End) => State::Ended,
             _ => return Err(Error::Protocol),
         };
         Ok(Undo(prev))
@@ -112,17 +122,17 @@ mod tests {
     fn second_and_late_responds_are_refused() {
         let r = DeferRegistry::default();
         r.insert((1, 1));
-        assert_eq!(r.advance((1, 1), Step::Write).err(), Some(Error::Protocol));
-        r.advance((1, 1), Step::Whole).unwrap();
-        assert_eq!(r.advance((1, 1), Step::Whole).err(), Some(Error::Protocol));
+        assert_eq!(r.advance((1, 1), Stage::Write).err(), Some(Error::Protocol));
+        r.advance((1, 1), Stage::Whole).unwrap();
+        assert_eq!(r.advance((1, 1), Stage::Whole).err(), Some(Error::Protocol));
         r.remove((1, 1));
-        assert_eq!(r.advance((1, 1), Step::Whole).err(), Some(Error::Protocol));
+        assert_eq!(r.advance((1, 1), Stage::Whole).err(), Some(Error::Protocol));
         r.remove_conn(1);
-        assert_eq!(r.advance((1, 1), Step::Whole).err(), Some(Error::Closed));
+        assert_eq!(r.advance((1, 1), Stage::Whole).err(), Some(Error::Closed));
         r.insert((1, 2));
-        r.advance((1, 2), Step::Begin).unwrap();
-        r.advance((1, 2), Step::Write).unwrap();
-        r.advance((1, 2), Step::End).unwrap();
-        assert_eq!(r.advance((1, 2), Step::Write).err(), Some(Error::Protocol));
+        r.advance((1, 2), Stage::Begin).unwrap();
+        r.advance((1, 2), Stage::Write).unwrap();
+        r.advance((1, 2), Stage::End).unwrap();
+        assert_eq!(r.advance((1, 2), Stage::Write).err(), Some(Error::Protocol));
     }
 }

@@ -23,13 +23,17 @@ impl Span {
     const EMPTY: Span = Span { off: 0, len: 0 };
 }
 
-/// How the body of a request is delimited.
+/// How the body of a message is delimited (RFC 9112 §6), for requests and
+/// responses, read or written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Framing {
+    /// No body (or, when writing, none that tern frames).
     #[default]
     None,
     Length(u64),
     Chunked,
+    /// Until the sender closes (responses only).
+    UntilClose,
 }
 
 /// A parsed request head. Reused across requests: `headers` keeps its capacity.
@@ -66,7 +70,7 @@ const fn reject(status: u16, why: &'static str) -> Reject {
 }
 
 /// The most header fields a request may carry (431 past it).
-pub const MAX_HEADERS: usize = 100;
+pub(crate) const MAX_HEADERS: usize = 100;
 
 impl Head {
     /// Parses the head at the start of `buf`. `Ok(false)`: incomplete, read more.
@@ -186,23 +190,14 @@ impl Head {
     }
 }
 
-/// How a response body is delimited (RFC 9112 §6.3), from the client's side.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RespFraming {
-    /// No body: HEAD, 1xx, 204, 304, or Content-Length: 0.
-    Empty,
-    Length(u64),
-    Chunked,
-    /// Until the server closes.
-    UntilClose,
-}
-
 impl Head {
     /// Parses a response head at the start of `buf` (client side). `Ok(None)`:
     /// incomplete. `head_request`: the response answers a HEAD (no body, whatever
     /// its fields say). Fields are kept as for a request; method, path and query
     /// are empty.
-    pub fn parse_response(&mut self, buf: &[u8], max_head: usize, head_request: bool) -> Result<Option<(u16, RespFraming)>, Reject> {
+    /// The framing is `None` for a response without a body (HEAD, 1xx, 204, 304,
+    /// Content-Length: 0).
+    pub fn parse_response(&mut self, buf: &[u8], max_head: usize, head_request: bool) -> Result<Option<(u16, Framing)>, Reject> {
         let mut raw = [httparse::EMPTY_HEADER; MAX_HEADERS];
         let mut resp = httparse::Response::new(&mut raw);
         let n = match resp.parse(buf) {
@@ -239,14 +234,14 @@ impl Head {
             }
         }
         let framing = match (te, length) {
-            _ if head_request || status < 200 || status == 204 || status == 304 => RespFraming::Empty,
-            (TeState::Chunked, _) => RespFraming::Chunked,
-            (TeState::Absent, Some(0)) => RespFraming::Empty,
-            (TeState::Absent, Some(n)) => RespFraming::Length(n),
-            _ => RespFraming::UntilClose,
+            _ if head_request || status < 200 || status == 204 || status == 304 => Framing::None,
+            (TeState::Chunked, _) => Framing::Chunked,
+            (TeState::Absent, Some(0)) => Framing::None,
+            (TeState::Absent, Some(n)) => Framing::Length(n),
+            _ => Framing::UntilClose,
         };
-        self.framing = Framing::None;
-        self.keep_alive = !close && (self.minor == 1 || keep) && framing != RespFraming::UntilClose;
+        self.framing = framing;
+        self.keep_alive = !close && (self.minor == 1 || keep) && framing != Framing::UntilClose;
         Ok(Some((status, framing)))
     }
 }

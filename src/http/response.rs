@@ -1,21 +1,10 @@
 //! Serialising response heads and chunk framing straight into a send queue (no
-//! intermediate string), so head and body leave in one `sendmsg`.
+//! intermediate string), so head and body leave in one `sendmsg`; checks on the
+//! header lines a caller hands in.
 
-use crate::conn::pool::BufPool;
-use crate::conn::send_queue::SendQueue;
-
-/// How the body of a response is delimited on the wire.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Framing {
-    /// tern adds `Content-Length: n`.
-    Length(usize),
-    /// The caller's headers carry their own Content-Length.
-    CallerLength,
-    /// `Transfer-Encoding: chunked`.
-    Chunked,
-    /// No body by definition (1xx, 204, 304), or delimited by closing (HTTP/1.0 stream).
-    None,
-}
+use super::parse::Framing;
+use crate::buf::pool::BufPool;
+use crate::buf::send_queue::SendQueue;
 
 /// What the `Connection` field must say.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -105,8 +94,9 @@ pub fn valid_extra_headers(headers: &[u8]) -> bool {
         && !body.starts_with(b"\n")
 }
 
-/// Writes "HTTP/1.1 STATUS REASON", Date, the caller's lines, framing and
-/// Connection fields, and the blank line.
+/// Writes "HTTP/1.1 STATUS REASON", Date, the caller's lines, the framing field
+/// (`Content-Length` or `Transfer-Encoding: chunked`; none for `Framing::None` and
+/// `UntilClose`), the Connection field, and the blank line.
 pub fn write_head(q: &mut SendQueue, pool: &mut BufPool, status: u16, extra: &[u8], framing: Framing, conn: ConnField, date: &[u8]) {
     let mut num = [0u8; 20];
     q.push_copy(b"HTTP/1.1 ", pool);
@@ -120,11 +110,11 @@ pub fn write_head(q: &mut SendQueue, pool: &mut BufPool, status: u16, extra: &[u
     match framing {
         Framing::Length(n) => {
             q.push_copy(b"Content-Length: ", pool);
-            q.push_copy(decimal(n as u64, &mut num), pool);
+            q.push_copy(decimal(n, &mut num), pool);
             q.push_copy(b"\r\n", pool);
         }
         Framing::Chunked => q.push_copy(b"Transfer-Encoding: chunked\r\n", pool),
-        Framing::CallerLength | Framing::None => {}
+        Framing::None | Framing::UntilClose => {}
     }
     match conn {
         ConnField::Close => q.push_copy(b"Connection: close\r\n", pool),

@@ -1,5 +1,6 @@
-//! Addresses and the raw socket calls: URL parsing, name resolution off the loop
-//! thread, and the one place where bytes leave for the kernel (`socket::send_vectored`).
+//! Addresses and raw socket calls: URL parsing, name resolution off the loop thread,
+//! and the syscalls (`socket`: sendmsg with MSG_NOSIGNAL, sendfile under a SIGPIPE
+//! block, recv) that the plain transport is built on.
 
 pub mod resolver;
 pub mod socket;

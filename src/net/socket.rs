@@ -1,5 +1,5 @@
-//! The raw socket calls. `send_vectored` and `send_file` are where every byte tern
-//! writes leaves for the kernel. A vanished peer must be an `EPIPE` for that
+//! The raw socket calls. `send_vectored` and `send_file` are the syscalls every byte
+//! tern writes over plain TCP goes through (called from `transport::plain`). A vanished peer must be an `EPIPE` for that
 //! connection, never a SIGPIPE for the process: `sendmsg` takes `MSG_NOSIGNAL`;
 //! `sendfile` has no such flag, so it runs under a [`SigpipeBlock`].
 
@@ -141,10 +141,12 @@ fn sigpipe_pending() -> bool {
     }
 }
 
-/// One `recv` into `buf`; `Ok(0)` is end of stream.
-pub fn recv(sock: &impl AsRawFd, buf: &mut [u8]) -> io::Result<usize> {
+/// One `recv` into `buf` (which need not be initialised: the kernel only writes);
+/// returns how many bytes it wrote, `Ok(0)` being end of stream.
+pub fn recv(sock: &impl AsRawFd, buf: &mut [std::mem::MaybeUninit<u8>]) -> io::Result<usize> {
     loop {
-        // SAFETY: `buf` is valid for writes of `buf.len()` bytes for the call.
+        // SAFETY: `buf` is valid for writes of `buf.len()` bytes for the call, and
+        // `recv` never reads from it.
         let r = unsafe { libc::recv(sock.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), libc::MSG_DONTWAIT) };
         if r >= 0 {
             return Ok(r as usize);

@@ -1,12 +1,11 @@
 //! What a connection's handler is told, and the trait it implements.
 
-use super::Manager;
-use crate::conn::ConnId;
-use crate::http::msg::HttpMsg;
+use super::Reactor;
+use crate::proto::{ConnId, Stack};
 
-/// One event for one connection. Borrowed data is valid for the call only.
-#[derive(Debug)]
-pub enum Event<'a> {
+/// One event for one connection. Borrowed data is valid for the call only. The
+/// reactor's own events are listed here; a protocol's come as `Proto`.
+pub enum Event<'a, P: Stack> {
     /// Something failed; CLOSE follows.
     Error(&'a str),
     /// First event of every connection.
@@ -15,7 +14,8 @@ pub enum Event<'a> {
     Connect,
     /// A connection was accepted (it inherits the listener's handler).
     Accept,
-    /// Every received byte not yet consumed.
+    /// Every received byte not yet consumed (connections whose protocol passes raw
+    /// bytes on).
     Read(&'a [u8]),
     /// This many bytes went to the kernel.
     Write(usize),
@@ -25,15 +25,11 @@ pub enum Event<'a> {
     Wakeup(&'a [u8]),
     /// The send queue became empty.
     Drain,
-    /// A complete HTTP request (server) or response (client).
-    HttpMsg(&'a HttpMsg<'a>),
-    /// A request head whose body has not been read yet (with `Opt::HttpHeadEvents`).
-    HttpHead(&'a HttpMsg<'a>),
-    /// A piece of a request body the handler chose to stream.
-    HttpBody(&'a [u8]),
+    /// What the connection's protocol delivers (an HTTP request, ...).
+    Proto(P::Event<'a>),
 }
 
-impl Event<'_> {
+impl<P: Stack> Event<'_, P> {
     /// The stable number of the event (`TERN_EV_*`).
     pub fn code(&self) -> i32 {
         match self {
@@ -46,9 +42,19 @@ impl Event<'_> {
             Event::Close => 7,
             Event::Wakeup(_) => 12,
             Event::Drain => 13,
-            Event::HttpMsg(_) => 8,
-            Event::HttpHead(_) => 14,
-            Event::HttpBody(_) => 15,
+            Event::Proto(e) => P::event_code(e),
+        }
+    }
+}
+
+impl<P: Stack> std::fmt::Debug for Event<'_, P> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Event::Error(msg) => write!(f, "Error({msg:?})"),
+            Event::Read(d) => write!(f, "Read({} bytes)", d.len()),
+            Event::Write(n) => write!(f, "Write({n})"),
+            Event::Wakeup(d) => write!(f, "Wakeup({} bytes)", d.len()),
+            other => write!(f, "Event({})", other.code()),
         }
     }
 }
@@ -56,12 +62,12 @@ impl Event<'_> {
 /// Receives a connection's events on the loop thread. It gets the manager back, so it
 /// may send, close, connect or look up other connections; those calls never re-enter
 /// a handler: their effects (writes, closes, events) happen after it returns.
-pub trait Handler {
-    fn event(&self, mgr: &Manager, id: ConnId, ev: &Event<'_>);
+pub trait Handler<P: Stack> {
+    fn event(&self, mgr: &Reactor<P>, id: ConnId, ev: &Event<'_, P>);
 }
 
-impl<F: Fn(&Manager, ConnId, &Event<'_>)> Handler for F {
-    fn event(&self, mgr: &Manager, id: ConnId, ev: &Event<'_>) {
+impl<P: Stack, F: Fn(&Reactor<P>, ConnId, &Event<'_, P>)> Handler<P> for F {
+    fn event(&self, mgr: &Reactor<P>, id: ConnId, ev: &Event<'_, P>) {
         self(mgr, id, ev)
     }
 }

@@ -1,14 +1,16 @@
 //! Socket readiness: accepting, reading, writing and finishing connects. Each
-//! function borrows the manager's state only around the syscall and hands events to
-//! handlers with no borrow held.
+//! function borrows the manager's state only around the transport call and hands
+//! events to handlers with no borrow held.
 
-use super::timers::TimerAction;
-use super::{Event, Manager, Ready, WAKER};
-use crate::conn::recv_buf::ReadOutcome;
-use crate::conn::{Conn, ConnId, Flags, Phase, Proto, Sock};
+use super::conn::{Conn, Flags, Phase, Sock};
+use super::event::Event;
+use super::{Reactor, Ready, WAKER};
+use crate::buf::recv_buf::ReadOutcome;
 use crate::log::Level;
 use crate::net::socket;
+use crate::proto::{ConnId, Stack};
 use crate::tern_log;
+use crate::transport::Transport;
 use mio::{Interest, Token};
 use std::io;
 use std::net::SocketAddr;
@@ -19,16 +21,13 @@ const ACCEPT_BATCH: usize = 64;
 /// Reads per connection per turn, for fairness between busy connections.
 const READ_BATCH: usize = 8;
 
-impl Manager {
+impl<P: Stack> Reactor<P> {
     pub(super) fn on_ready(&self, r: Ready) {
         if r.token == WAKER {
             return;
         }
         let id = r.token.0 as ConnId;
-        let (listener, phase) = match self.with_conn(id, |c| (c.is_listener(), c.phase)) {
-            Ok(v) => v,
-            Err(_) => return,
-        };
+        let Ok((listener, phase)) = self.with_conn(id, |c| (c.is_listener(), c.phase)) else { return };
         if listener {
             self.accept_ready(id);
             return;
@@ -68,8 +67,7 @@ impl Manager {
                     // The pending connection stays in the backlog; with edge-triggered
                     // polling no new event would come, so look again shortly.
                     tern_log!(Level::Error, "accept: {e}; retrying in 100 ms");
-                    let mut inner = self.inner.borrow_mut();
-                    inner.timers.add(Instant::now() + Duration::from_millis(100), TimerAction::AcceptRetry(lid));
+                    self.inner.borrow_mut().set_conn_timer(lid, Some(Instant::now() + Duration::from_millis(100)));
                     return;
                 }
                 Err(e) => tern_log!(Level::Debug, "accept: {e}"),
@@ -78,35 +76,28 @@ impl Manager {
         self.inner.borrow_mut().schedule(lid, Flags::READ_MORE);
     }
 
-    /// Registers an accepted stream as a connection, or refuses it past MAX_CONNS.
+    /// Registers an accepted stream as a connection speaking what the listener's
+    /// protocol says, or refuses it past MAX_CONNS.
     fn adopt(&self, lid: ConnId, mut stream: mio::net::TcpStream, addr: SocketAddr) -> Option<ConnId> {
         let mut inner = self.inner.borrow_mut();
         if inner.accepted >= inner.opts.max_conns {
             tern_log!(Level::Warn, "refusing connection from {addr}: {} connections open (MAX_CONNS)", inner.accepted);
             return None;
         }
-        let (handler, user, http) = {
+        let (handler, user, proto) = {
             let l = inner.conns.get(&lid)?;
-            (l.handler.clone(), l.user, matches!(l.proto, Proto::HttpListener))
+            (l.handler.clone(), l.user, l.proto.accepts()?)
         };
         let id = inner.alloc_id();
-        let mut flags_nodelay = false;
         if let Err(e) = inner.poll.registry().register(&mut stream, Token(id as usize), Interest::READABLE | Interest::WRITABLE) {
             tern_log!(Level::Error, "register accepted socket: {e}");
             return None;
         }
-        // A raw TCP connection gets TCP_NODELAY now; an HTTP one only once it is kept
-        // alive (a one-request connection writes its response in one go and closes).
-        if !http && stream.set_nodelay(true).is_ok() {
-            flags_nodelay = true;
-        }
-        let mut conn = Conn::new(id, Sock::Stream(stream), Phase::Open, handler, user);
+        let nodelay = proto.nodelay_at_accept() && stream.set_nodelay(true).is_ok();
+        let mut conn = Conn::new(Sock::Stream(Transport::plain(stream)), Phase::Open, proto, handler, user);
         conn.flags.set(Flags::ACCEPTED);
-        if flags_nodelay {
+        if nodelay {
             conn.flags.set(Flags::NODELAY);
-        }
-        if http {
-            conn.proto = Proto::Http(Box::default());
         }
         inner.conns.insert(id, conn);
         inner.accepted += 1;
@@ -119,18 +110,14 @@ impl Manager {
                 let mut guard = self.inner.borrow_mut();
                 let inner = &mut *guard;
                 let Some(c) = inner.conns.get_mut(&id) else { return };
-                // An HTTP request is delivered whole: its head and body must fit.
-                let max = match c.proto {
-                    Proto::Raw | Proto::HttpListener => inner.opts.max_recv_buffer,
-                    Proto::Http(_) | Proto::HttpClient(_) => inner.opts.max_recv_buffer.max(inner.opts.max_header_bytes + inner.opts.max_body_bytes),
-                };
+                let max = c.proto.recv_limit(&inner.opts);
                 c.flags.clear(Flags::READ_MORE);
                 let stop = Flags::CLOSE_DELIVERED | Flags::CLOSE_NOW | Flags::READ_PAUSED | Flags::LENT | Flags::PEER_EOF;
                 if c.flags.has(stop) || !matches!(c.phase, Phase::Open | Phase::Lingering) {
                     return;
                 }
-                let Sock::Stream(s) = &c.sock else { return };
-                let r = c.recv.read_from(s, &mut inner.pool, max);
+                let Sock::Stream(t) = &mut c.sock else { return };
+                let r = t.read(&mut c.recv, &mut inner.pool, max);
                 if c.phase == Phase::Lingering {
                     // Our side is done: input only tells us when the peer is too.
                     c.recv.clear(&mut inner.pool);
@@ -138,21 +125,12 @@ impl Manager {
                 if matches!(r, Ok(ReadOutcome::Full)) {
                     c.flags.set(Flags::READ_PAUSED);
                 }
-                let kind = match c.proto {
-                    Proto::Http(_) => Kind::Server,
-                    Proto::HttpClient(_) => Kind::Client,
-                    _ => Kind::Raw,
-                };
-                (r, c.phase, c.flags.has(Flags::PEER_HUP), kind)
+                (r, c.phase, c.flags.has(Flags::PEER_HUP))
             };
             match outcome {
-                (Ok(ReadOutcome::Data { filled, .. }), phase, hup, kind) => {
+                (Ok(ReadOutcome::Data { filled, .. }), phase, hup) => {
                     if phase == Phase::Open {
-                        match kind {
-                            Kind::Server => self.http_on_data(id),
-                            Kind::Client => self.http_client_on_data(id),
-                            Kind::Raw => self.deliver_read(id),
-                        }
+                        self.drive_input(id);
                     }
                     if !filled && !hup {
                         // A short read took everything the kernel had; the next
@@ -169,9 +147,9 @@ impl Manager {
         self.inner.borrow_mut().schedule(id, Flags::READ_MORE);
     }
 
-    /// Writes what the socket takes; WRITE and DRAIN follow, and a draining close
-    /// moves on once the queue is empty. A flush that stopped at its file budget with
-    /// the socket still writable is put back on the work list: with edge-triggered
+    /// Writes what the transport takes; WRITE and DRAIN follow, and a draining close
+    /// moves on once the queue is empty. A flush that stopped at its budget with the
+    /// socket still writable is put back on the work list: with edge-triggered
     /// polling no new readiness event would come for it.
     pub(super) fn flush_conn(&self, id: ConnId) {
         let (written, error, drained, phase) = {
@@ -182,12 +160,13 @@ impl Manager {
             if c.flags.has(Flags::CLOSE_DELIVERED | Flags::CLOSE_NOW) || !matches!(c.phase, Phase::Open | Phase::Draining) {
                 return;
             }
-            let Sock::Stream(s) = &c.sock else { return };
-            let f = c.sendq.flush(s, &mut inner.pool);
+            let Sock::Stream(t) = &mut c.sock else { return };
+            let f = t.flush(&mut c.sendq, &mut inner.pool);
             let out = (f.written, f.error, c.sendq.is_empty(), c.phase);
-            if c.phase == Phase::Draining && !c.sendq.is_empty() && c.timer == 0 {
+            let deadline_due = c.phase == Phase::Draining && !c.sendq.is_empty() && c.timer_at.is_none();
+            if deadline_due {
                 let due = Instant::now() + Duration::from_millis(inner.opts.close_timeout_ms);
-                c.timer = inner.timers.add(due, TimerAction::CloseDeadline(id));
+                inner.set_conn_timer(id, Some(due));
             }
             if f.more {
                 inner.schedule(id, Flags::DIRTY);
@@ -213,7 +192,8 @@ impl Manager {
     pub(super) fn connect_ready(&self, id: ConnId) {
         let result = {
             let inner = self.inner.borrow();
-            let Some(Sock::Stream(s)) = inner.conns.get(&id).map(|c| &c.sock) else { return };
+            let Some(Sock::Stream(t)) = inner.conns.get(&id).map(|c| &c.sock) else { return };
+            let s = t.tcp();
             match s.take_error() {
                 Ok(Some(e)) | Err(e) => Err(e),
                 Ok(None) => match s.peer_addr() {
@@ -226,21 +206,20 @@ impl Manager {
         match result {
             Ok(()) => {
                 {
-                    let mut inner = self.inner.borrow_mut();
-                    let timer = match inner.conns.get_mut(&id) {
-                        Some(c) => {
-                            c.phase = Phase::Open;
-                            if let Some(s) = c.stream() {
-                                let _ = s.set_nodelay(true);
-                            }
-                            std::mem::take(&mut c.timer)
-                        }
-                        None => return,
-                    };
-                    inner.timers.cancel(timer);
+                    let mut guard = self.inner.borrow_mut();
+                    let inner = &mut *guard;
+                    let Some(c) = inner.conns.get_mut(&id) else { return };
+                    c.phase = Phase::Open;
+                    if let Some(t) = c.transport() {
+                        let _ = t.set_nodelay();
+                    }
+                    c.flags.set(Flags::NODELAY);
+                    inner.connecting.remove(&id);
+                    inner.set_conn_timer(id, None);
                     inner.schedule(id, Flags::DIRTY);
                 }
                 self.emit(id, &Event::Connect);
+                self.drive(id, |p, cx| p.on_connected(cx));
             }
             Err(e) => {
                 self.drop_socket(id);
@@ -248,66 +227,6 @@ impl Manager {
             }
         }
     }
-
-    /// Starts a non-blocking connect to the next candidate address; fails the
-    /// connection when none is left.
-    pub(super) fn try_next_addr(&self, id: ConnId, mut last: Option<io::Error>) {
-        loop {
-            let next = self.with_conn_mut(id, |c| c.addrs.pop());
-            let addr = match next {
-                Ok(Some(a)) => a,
-                Ok(None) => {
-                    let e = last.map_or_else(|| "no address to connect to".to_string(), |e| format!("connect: {e}"));
-                    return self.fail(id, e);
-                }
-                Err(_) => return,
-            };
-            match mio::net::TcpStream::connect(addr) {
-                Ok(mut s) => {
-                    let mut inner = self.inner.borrow_mut();
-                    let reg = inner.poll.registry().register(&mut s, Token(id as usize), Interest::READABLE | Interest::WRITABLE);
-                    match reg {
-                        Ok(()) => {
-                            if let Some(c) = inner.conns.get_mut(&id) {
-                                c.sock = Sock::Stream(s);
-                            }
-                            return;
-                        }
-                        Err(e) => last = Some(e),
-                    }
-                }
-                Err(e) => last = Some(e),
-            }
-        }
-    }
-
-    /// Deregisters and closes the socket, keeping the connection record.
-    pub(super) fn drop_socket(&self, id: ConnId) {
-        let mut inner = self.inner.borrow_mut();
-        let sock = match inner.conns.get_mut(&id) {
-            Some(c) => std::mem::replace(&mut c.sock, Sock::None),
-            None => return,
-        };
-        let registry = inner.poll.registry();
-        match sock {
-            // Closing the socket's only descriptor takes it out of the epoll set: an
-            // explicit EPOLL_CTL_DEL would be one more syscall per connection. Its
-            // events still queued in this batch name an id never used again.
-            Sock::Stream(s) => drop(s),
-            Sock::Listener(mut l) => {
-                let _ = registry.deregister(&mut l);
-            }
-            Sock::None => {}
-        }
-    }
-}
-
-/// Who reads a connection's bytes.
-#[derive(Clone, Copy)]
-enum Kind {
-    Raw,
-    Server,
-    Client,
 }
 
 fn is_out_of_resources(e: &io::Error) -> bool {

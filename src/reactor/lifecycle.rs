@@ -2,22 +2,23 @@
 //! manager shutdown) goes through `finalize`, which delivers ERROR (if any) and the
 //! one CLOSE, releases every buffer and forgets the connection.
 
-use super::timers::TimerAction;
-use super::{Event, Inner, Manager};
-use crate::conn::{ConnId, Flags, Phase, Proto};
-use crate::error::Result;
+use super::conn::{Flags, Phase, Sock};
+use super::event::Event;
+use super::{Inner, Reactor};
+use crate::error::{Error, Result};
+use crate::proto::{ConnId, Stack};
 use std::time::{Duration, Instant};
 
 /// Longest wait for the peer's EOF after our side is flushed and shut down.
 const MAX_LINGER: Duration = Duration::from_secs(2);
 
-impl Manager {
+impl<P: Stack> Reactor<P> {
     /// Graceful close: what is queued is written first (within CLOSE_TIMEOUT_MS), then
     /// the connection is shut down and closed. Closing twice is fine.
     pub fn close(&self, id: ConnId) -> Result<()> {
         let mut inner = self.inner.borrow_mut();
         if !inner.conns.contains_key(&id) {
-            return Err(crate::error::Error::Closed);
+            return Err(Error::Closed);
         }
         inner.close_locked(id);
         Ok(())
@@ -27,7 +28,7 @@ impl Manager {
     pub fn close_now(&self, id: ConnId) -> Result<()> {
         let mut guard = self.inner.borrow_mut();
         let inner = &mut *guard;
-        let c = inner.conns.get_mut(&id).ok_or(crate::error::Error::Closed)?;
+        let c = inner.conns.get_mut(&id).ok_or(Error::Closed)?;
         c.sendq.clear(&mut inner.pool);
         inner.schedule(id, Flags::CLOSE_NOW);
         Ok(())
@@ -38,19 +39,15 @@ impl Manager {
         self.inner.borrow_mut().fail_locked(id, msg);
     }
 
-    /// The peer will send nothing more. What is queued still goes out.
+    /// The peer will send nothing more. What is queued still goes out; the protocol
+    /// decides how the connection ends.
     pub(super) fn peer_eof(&self, id: ConnId) {
         let phase = self.with_conn_mut(id, |c| {
             c.flags.set(Flags::PEER_EOF);
             c.phase
         });
-        let (http, client) = self.with_conn(id, |c| (matches!(c.proto, Proto::Http(_)), matches!(c.proto, Proto::HttpClient(_)))).unwrap_or((false, false));
         match phase {
-            Ok(Phase::Open) if http => self.http_on_eof(id),
-            Ok(Phase::Open) if client => self.http_client_on_eof(id),
-            Ok(Phase::Open) => {
-                let _ = self.close(id);
-            }
+            Ok(Phase::Open) => self.drive(id, |p, cx| p.on_eof(cx)),
             Ok(_) => {
                 let _ = self.close_now(id);
             }
@@ -76,23 +73,19 @@ impl Manager {
             inner.schedule(id, Flags::CLOSE_NOW);
             return;
         }
-        let shut = c.stream().map(|s| s.shutdown(std::net::Shutdown::Write));
+        let shut = c.transport().map(|t| t.shutdown_write());
         if c.flags.has(Flags::PEER_EOF) || !matches!(shut, Some(Ok(()))) {
             inner.schedule(id, Flags::CLOSE_NOW);
             return;
         }
-        let old = std::mem::take(&mut c.timer);
-        inner.timers.cancel(old);
-        let t = inner.timers.add(Instant::now() + linger, TimerAction::CloseDeadline(id));
-        if let Some(c) = inner.conns.get_mut(&id) {
-            c.timer = t;
-        }
+        inner.set_conn_timer(id, Some(Instant::now() + linger));
         // Input may already be waiting, and its edge has passed while draining.
         inner.schedule(id, Flags::READ_MORE);
     }
 
-    /// The one way a connection ends: socket closed, buffers released, ERROR (if one
-    /// is pending) and CLOSE delivered, record removed.
+    /// The one way a connection ends: socket closed, buffers released, the protocol's
+    /// registrations returned, ERROR (if one is pending) and CLOSE delivered, record
+    /// removed.
     pub(super) fn finalize(&self, id: ConnId) {
         let error = {
             let mut guard = self.inner.borrow_mut();
@@ -105,26 +98,11 @@ impl Manager {
             c.phase = Phase::Closed;
             c.sendq.clear(&mut inner.pool);
             c.recv.clear(&mut inner.pool);
-            let timer = std::mem::take(&mut c.timer);
+            c.proto.on_close(id, &mut inner.shared);
             let accepted = c.flags.has(Flags::ACCEPTED);
             let error = c.close_error.take();
-            // The protocol's timer goes with the connection: left to fire, every
-            // closed connection would hold a timer entry for up to IDLE_TIMEOUT_MS.
-            let proto_timer = match &mut c.proto {
-                Proto::Http(h) => {
-                    for seq in h.deferred_seqs() {
-                        self.defer.remove((id, seq));
-                    }
-                    self.defer.remove_conn(id);
-                    h.take_timer()
-                }
-                Proto::HttpClient(h) => h.take_timer(),
-                _ => None,
-            };
-            inner.timers.cancel(timer);
-            if let Some(t) = proto_timer {
-                inner.timers.cancel(t);
-            }
+            inner.set_conn_timer(id, None);
+            inner.connecting.remove(&id);
             if accepted {
                 inner.accepted -= 1;
             }
@@ -132,13 +110,32 @@ impl Manager {
         };
         self.drop_socket(id);
         if let Some(e) = error {
-            self.call_raw(id, &Event::Error(&e));
+            self.run_handler(id, &Event::Error(&e));
         }
-        self.call_raw(id, &Event::Close);
+        self.run_handler(id, &Event::Close);
         let conn = self.inner.borrow_mut().conns.remove(&id);
         // Dropped outside the borrow: the handler it holds may be the last reference
         // to state whose destructor calls back into the manager.
         drop(conn);
+    }
+
+    /// Deregisters and closes the socket, keeping the connection record.
+    pub(super) fn drop_socket(&self, id: ConnId) {
+        let mut inner = self.inner.borrow_mut();
+        let sock = match inner.conns.get_mut(&id) {
+            Some(c) => std::mem::replace(&mut c.sock, Sock::None),
+            None => return,
+        };
+        match sock {
+            // Closing the socket's only descriptor takes it out of the epoll set: an
+            // explicit EPOLL_CTL_DEL would be one more syscall per connection. Its
+            // events still queued in this batch name an id never used again.
+            Sock::Stream(t) => drop(t),
+            Sock::Listener(mut l) => {
+                let _ = inner.poll.registry().deregister(&mut l);
+            }
+            Sock::None => {}
+        }
     }
 
     /// Closes everything and refuses new work: every connection gets its CLOSE here,
@@ -172,27 +169,28 @@ impl Manager {
                 self.handle_msg(msg);
             }
         }
-        let timers = {
+        // Dropped outside the borrow: a timer callback's captures, like a handler's,
+        // may call back into the manager when they go.
+        let leftovers = {
             let mut inner = self.inner.borrow_mut();
             inner.resolver.shutdown();
-            std::mem::take(&mut inner.timers)
+            (std::mem::take(&mut inner.timers), std::mem::take(&mut inner.switches))
         };
-        drop(timers);
+        drop(leftovers);
         true
     }
 }
 
-impl Inner {
-    /// `Manager::close` for callers that already hold the state.
-    pub(crate) fn close_locked(&mut self, id: ConnId) {
+impl<P: Stack> Inner<P> {
+    /// `Reactor::close` for callers that already hold the state.
+    pub(super) fn close_locked(&mut self, id: ConnId) {
         let Some(c) = self.conns.get_mut(&id) else { return };
         match c.phase {
             Phase::Open if !c.is_listener() => {
                 // The deadline (CLOSE_TIMEOUT_MS) is armed by the flush, and only if
                 // the queue does not empty at once: most closes never need a timer.
                 c.phase = Phase::Draining;
-                let old = std::mem::take(&mut c.timer);
-                self.timers.cancel(old);
+                self.set_conn_timer(id, None);
                 self.schedule(id, Flags::DIRTY);
             }
             Phase::Open | Phase::Connecting => self.schedule(id, Flags::CLOSE_NOW),
@@ -200,8 +198,8 @@ impl Inner {
         }
     }
 
-    /// `Manager::fail` for callers that already hold the state.
-    pub(crate) fn fail_locked(&mut self, id: ConnId, msg: String) {
+    /// `Reactor::fail` for callers that already hold the state.
+    pub(super) fn fail_locked(&mut self, id: ConnId, msg: String) {
         let Some(c) = self.conns.get_mut(&id) else { return };
         if c.flags.has(Flags::CLOSE_DELIVERED) {
             return;
@@ -212,3 +210,4 @@ impl Inner {
         self.schedule(id, Flags::CLOSE_NOW);
     }
 }
+

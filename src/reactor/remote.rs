@@ -1,12 +1,13 @@
 //! `Remote`: how other threads reach a manager. Messages go through one bounded
 //! channel (order is kept per remote and connection) and wake the loop through
-//! mio's `Waker`, at most once per drain rather than once per message.
+//! mio's `Waker`, at most once per drain rather than once per message. A protocol's
+//! own messages travel as `Msg::Proto` without this module knowing what they are.
 
-use super::Manager;
+use super::event::Event;
+use super::Reactor;
 use crate::bytes::Bytes;
-use crate::conn::ConnId;
 use crate::error::{Error, Result};
-use crate::http::defer::{DeferRegistry, Step as DeferStep, Token};
+use crate::proto::{ConnId, Stack};
 use crossbeam_channel::{bounded, Receiver, Sender, TrySendError};
 use mio::Waker;
 use parking_lot::RwLock;
@@ -14,52 +15,46 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 /// A function to run on the loop thread.
-pub type Call = Box<dyn FnOnce(&Manager) + Send>;
+pub type Call<P> = Box<dyn FnOnce(&Reactor<P>) + Send>;
 
 /// What a remote can ask of the loop.
-pub enum Msg {
+pub enum Msg<P: Stack> {
     Send(ConnId, Bytes),
-    /// One WebSocket message with this opcode.
-    WsSend(ConnId, u8, Bytes),
     Wakeup(ConnId, Option<Bytes>),
     Close(ConnId),
-    Call(Call),
-    /// A step of the answer to a deferred HTTP request.
-    Http(HttpAnswer),
+    Call(Call<P>),
+    /// For the protocol of connection `ConnId` (a deferred HTTP answer, ...).
+    Proto(ConnId, P::Posted),
 }
 
-/// What `Remote::http_respond*` posts.
-pub struct HttpAnswer {
-    pub token: Token,
-    pub step: DeferStep,
-    pub status: u16,
-    pub headers: Box<[u8]>,
-    pub body: Option<Bytes>,
-}
-
-struct Shared {
-    tx: Sender<Msg>,
+struct Shared<P: Stack> {
+    tx: Sender<Msg<P>>,
     /// Set when the manager is freed. Posting holds the read side, so once the loop
     /// holds the write side and sets it, no message can slip in behind the final drain.
     closed: RwLock<bool>,
     /// A wake is already on its way; further posts need not make the syscall.
     wake_pending: AtomicBool,
     waker: Arc<Waker>,
-    defer: Arc<DeferRegistry>,
+    proto: P::Remote,
 }
 
 /// A handle other threads use to post to one manager. Cheap to clone; outlives the
 /// manager safely (posts then fail with `Closed`).
-#[derive(Clone)]
-pub struct Remote {
-    shared: Arc<Shared>,
+pub struct Remote<P: Stack> {
+    shared: Arc<Shared<P>>,
 }
 
-impl Remote {
+impl<P: Stack> Clone for Remote<P> {
+    fn clone(&self) -> Remote<P> {
+        Remote { shared: self.shared.clone() }
+    }
+}
+
+impl<P: Stack> Remote<P> {
     /// Queues `msg` for the loop. On failure the message (and any buffer in it) is
     /// dropped, after the internal lock is released, since a buffer's free callback
     /// may itself post.
-    pub fn post(&self, msg: Msg) -> Result<()> {
+    pub fn post(&self, msg: Msg<P>) -> Result<()> {
         let refused = {
             let closed = self.shared.closed.read();
             if *closed {
@@ -94,43 +89,35 @@ impl Remote {
         self.post(Msg::Close(id))
     }
 
-    pub fn call(&self, f: impl FnOnce(&Manager) + Send + 'static) -> Result<()> {
+    pub fn call(&self, f: impl FnOnce(&Reactor<P>) + Send + 'static) -> Result<()> {
         self.post(Msg::Call(Box::new(f)))
     }
 
-    /// Posts one step of the answer to a deferred request. Checked first against the
-    /// requests still waiting: `Closed` once the request timed out or its connection
-    /// is gone, `Protocol` for a second answer or a step out of order. On any error
-    /// `body` is released here.
-    pub fn http_respond(&self, token: Token, step: DeferStep, status: u16, headers: &[u8], body: Option<Bytes>) -> Result<()> {
-        if step != DeferStep::Write && (!(100..=999).contains(&status) || !crate::http::response::valid_extra_headers(headers)) {
-            return Err(Error::Invalid);
-        }
-        let undo = self.shared.defer.advance(token, step)?;
-        let answer = HttpAnswer { token, step, status, headers: headers.into(), body };
-        let r = self.post(Msg::Http(answer));
-        if r.is_err() {
-            // Not posted: the request is where it was, and the caller may retry.
-            self.shared.defer.undo(token, undo);
-        }
-        r
+    /// Whether the manager is gone (every post fails with `Closed`).
+    pub fn is_closed(&self) -> bool {
+        *self.shared.closed.read()
+    }
+
+    /// What the protocols keep for other threads (a registry of deferred requests, ...).
+    pub fn proto(&self) -> &P::Remote {
+        &self.shared.proto
     }
 }
 
 /// The loop's end of the channel.
-pub struct Hub {
-    shared: Arc<Shared>,
-    rx: Receiver<Msg>,
+pub struct Hub<P: Stack> {
+    shared: Arc<Shared<P>>,
+    rx: Receiver<Msg<P>>,
 }
 
-impl Hub {
-    pub fn new(capacity: usize, waker: Arc<Waker>, defer: Arc<DeferRegistry>) -> Hub {
+impl<P: Stack> Hub<P> {
+    pub fn new(capacity: usize, waker: Arc<Waker>, proto: P::Remote) -> Hub<P> {
         let (tx, rx) = bounded(capacity);
-        let shared = Arc::new(Shared { tx, closed: RwLock::new(false), wake_pending: AtomicBool::new(false), waker, defer });
+        let shared = Arc::new(Shared { tx, closed: RwLock::new(false), wake_pending: AtomicBool::new(false), waker, proto });
         Hub { shared, rx }
     }
 
-    pub fn remote(&self) -> Remote {
+    pub fn remote(&self) -> Remote<P> {
         Remote { shared: self.shared.clone() }
     }
 
@@ -139,7 +126,7 @@ impl Hub {
         self.shared.wake_pending.store(false, Ordering::Release);
     }
 
-    pub fn try_recv(&self) -> Option<Msg> {
+    pub fn try_recv(&self) -> Option<Msg<P>> {
         self.rx.try_recv().ok()
     }
 
@@ -150,5 +137,50 @@ impl Hub {
     /// Refuses every later post.
     pub fn close(&self) {
         *self.shared.closed.write() = true;
+    }
+}
+
+impl<P: Stack> Reactor<P> {
+    /// A handle for other threads.
+    pub fn remote(&self) -> Result<Remote<P>> {
+        self.check_alive()?;
+        let hub = self.hub.get_or_init(|| {
+            let inner = self.inner.borrow();
+            Hub::new(inner.opts.max_posted, inner.waker.clone(), P::remote_state(&inner.shared))
+        });
+        Ok(hub.remote())
+    }
+
+    pub(super) fn drain_remote(&self) {
+        let Some(hub) = self.hub.get() else { return };
+        hub.arm();
+        // Bounded so a flood from workers cannot starve the sockets.
+        let budget = self.inner.borrow().opts.max_posted;
+        for _ in 0..budget {
+            let Some(msg) = hub.try_recv() else { return };
+            self.handle_msg(msg);
+        }
+    }
+
+    /// Carries out one posted message. A message for a connection that is gone is
+    /// dropped here, releasing its buffer.
+    pub(super) fn handle_msg(&self, msg: Msg<P>) {
+        match msg {
+            Msg::Send(id, b) => {
+                let _ = self.send_bytes(id, b);
+            }
+            Msg::Close(id) => {
+                let _ = self.close(id);
+            }
+            Msg::Wakeup(id, b) => {
+                let data = b.as_ref().map_or(&[][..], Bytes::as_slice);
+                self.emit(id, &Event::Wakeup(data));
+            }
+            Msg::Call(f) => {
+                self.count_callback();
+                f(self);
+            }
+            Msg::Proto(id, m) => self.drive(id, |p, cx| p.on_posted(cx, m)),
+        }
     }
 }

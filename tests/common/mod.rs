@@ -1,11 +1,10 @@
 //! What the HTTP integration tests share: a manager on its own thread serving HTTP on
 //! an ephemeral port of 127.0.0.1 until the test drops it.
 
-use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc};
 use std::time::Duration;
-use tern::{Handler, Manager, Opt};
+use tern::{DynHandler, Manager, Opt};
 
 pub struct Server {
     pub port: u16,
@@ -24,7 +23,7 @@ impl Drop for Server {
 
 /// Starts a manager thread with `opts` set and an HTTP listener whose handler
 /// `make` builds on that thread (handlers hold `Rc`s, so they cannot be sent).
-pub fn serve(opts: &[(Opt, i64)], make: impl FnOnce(&Manager) -> Rc<dyn Handler> + Send + 'static) -> Server {
+pub fn serve(opts: &[(Opt, i64)], make: impl FnOnce(&Manager) -> DynHandler + Send + 'static) -> Server {
     let (port_tx, port_rx) = mpsc::channel();
     let stop = Arc::new(AtomicBool::new(false));
     let stop2 = stop.clone();

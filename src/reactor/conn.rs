@@ -1,27 +1,23 @@
-//! One connection's state: its socket, buffers, flags and handler. The reactor owns
-//! every `Conn`; nothing outside it holds a reference across a callback.
+//! One connection's record: its socket and transport, phase, flags, handler, buffers
+//! and protocol state. The reactor owns every `Conn`; nothing outside it holds a
+//! reference across a callback.
 
-pub mod pool;
-pub mod recv_buf;
-pub mod send_queue;
-
-use crate::reactor::Handler;
-use mio::net::{TcpListener, TcpStream};
-use pool::BufPool;
-use recv_buf::RecvBuf;
-use send_queue::SendQueue;
+use super::event::Handler;
+use crate::buf::recv_buf::RecvBuf;
+use crate::buf::send_queue::SendQueue;
+use crate::proto::Protocol;
+use crate::transport::Transport;
+use mio::net::TcpListener;
 use std::net::SocketAddr;
 use std::rc::Rc;
-
-/// Unique within a manager, never reused; 0 means none.
-pub type ConnId = u64;
+use std::time::Instant;
 
 /// The socket behind a connection.
 pub enum Sock {
-    /// Waiting for a name lookup: no socket yet.
+    /// Waiting for a name lookup or between connect attempts: no socket.
     None,
     Listener(TcpListener),
-    Stream(TcpStream),
+    Stream(Transport),
 }
 
 /// Where a connection is in its life. Transitions only move down this list.
@@ -39,39 +35,24 @@ pub enum Phase {
     Closed,
 }
 
-pub struct Conn {
-    pub id: ConnId,
+pub struct Conn<P: Protocol> {
     pub sock: Sock,
     pub phase: Phase,
-    pub handler: Rc<dyn Handler>,
+    pub flags: Flags,
+    pub handler: Rc<dyn Handler<P>>,
     /// Two opaque words for the embedder (the C layer keeps its user pointer and its
     /// handle here).
     pub user: usize,
     pub attachment: usize,
     pub recv: RecvBuf,
     pub sendq: SendQueue,
-    pub flags: Flags,
-    /// While the receive buffer is lent to the handler: bytes it may still consume.
-    pub lent_left: usize,
+    /// When the connection's one timer is due. What it stands for follows from the
+    /// phase: the connect timeout, the protocol's deadline (or a listener's accept
+    /// retry), the close deadline, the end of the linger.
+    pub timer_at: Option<Instant>,
     /// Why the connection is being closed, delivered as ERROR before CLOSE.
     pub close_error: Option<Box<str>>,
-    /// Addresses still to try for an outgoing connection.
-    pub addrs: Vec<SocketAddr>,
-    /// A timer owned by this connection (connect timeout, linger), 0 if none.
-    pub timer: u64,
-    pub proto: Proto,
-}
-
-/// The protocol spoken on a connection, and its state.
-pub enum Proto {
-    /// Bytes in, bytes out: READ events.
-    Raw,
-    /// A listener whose accepted connections speak HTTP.
-    HttpListener,
-    /// The server side of HTTP/1.1.
-    Http(Box<crate::http::server::ServerConn>),
-    /// The client side of HTTP/1.1.
-    HttpClient(Box<crate::http::client::ClientConn>),
+    pub proto: P,
 }
 
 /// Per-connection booleans, kept in one word.
@@ -99,8 +80,8 @@ impl Flags {
     pub(crate) const DIRTY: u16 = 1 << 8;
     /// The peer sent EOF.
     pub(crate) const PEER_EOF: u16 = 1 << 9;
-    /// The protocol layer has buffered input it could not process before.
-    pub(crate) const PARSE_MORE: u16 = 1 << 10;
+    /// The protocol asked to look at its input again.
+    pub(crate) const INPUT: u16 = 1 << 10;
     /// The poller reported the peer's FIN (or an error): a short read does not mean the
     /// kernel is empty, because the EOF behind the data raises no further edge.
     pub(crate) const PEER_HUP: u16 = 1 << 11;
@@ -121,45 +102,26 @@ impl Flags {
     }
 }
 
-impl Conn {
-    pub fn new(id: ConnId, sock: Sock, phase: Phase, handler: Rc<dyn Handler>, user: usize) -> Conn {
+impl<P: Protocol> Conn<P> {
+    pub fn new(sock: Sock, phase: Phase, proto: P, handler: Rc<dyn Handler<P>>, user: usize) -> Conn<P> {
         Conn {
-            id,
             sock,
             phase,
+            flags: Flags::default(),
             handler,
             user,
             attachment: 0,
             recv: RecvBuf::default(),
             sendq: SendQueue::default(),
-            flags: Flags::default(),
-            lent_left: 0,
+            timer_at: None,
             close_error: None,
-            addrs: Vec::new(),
-            timer: 0,
-            proto: Proto::Raw,
+            proto,
         }
     }
 
-    /// Takes the receive buffer to lend it to a handler; reading pauses meanwhile.
-    pub(crate) fn lend_recv(&mut self) -> RecvBuf {
-        self.flags.set(Flags::LENT);
-        std::mem::take(&mut self.recv)
-    }
-
-    /// Gives a lent receive buffer back with its first `consumed` bytes dropped (the
-    /// buffer goes back to the pool if that empties it).
-    pub(crate) fn return_recv(&mut self, mut recv: RecvBuf, consumed: usize, pool: &mut BufPool) {
-        self.flags.clear(Flags::LENT);
-        self.lent_left = 0;
-        recv.consume(consumed);
-        self.recv = recv;
-        self.recv.release_if_empty(pool);
-    }
-
-    pub fn stream(&self) -> Option<&TcpStream> {
-        match &self.sock {
-            Sock::Stream(s) => Some(s),
+    pub fn transport(&mut self) -> Option<&mut Transport> {
+        match &mut self.sock {
+            Sock::Stream(t) => Some(t),
             _ => None,
         }
     }
@@ -173,26 +135,23 @@ impl Conn {
         self.phase <= Phase::Open && !self.flags.has(Flags::CLOSE_NOW) && !self.is_listener()
     }
 
+    /// Whether the protocol may still read and write: open, not closing.
+    pub fn is_live(&self) -> bool {
+        self.phase == Phase::Open && !self.flags.has(Flags::CLOSE_NOW | Flags::CLOSE_DELIVERED)
+    }
+
     pub fn local_addr(&self) -> Option<SocketAddr> {
         match &self.sock {
             Sock::Listener(l) => l.local_addr().ok(),
-            Sock::Stream(s) => s.local_addr().ok(),
+            Sock::Stream(t) => t.local_addr(),
             Sock::None => None,
         }
     }
 
     pub fn peer_addr(&self) -> Option<SocketAddr> {
-        self.stream().and_then(|s| s.peer_addr().ok())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    /// An idle connection must stay small: 10,000 of them under 1 KiB each, all
-    /// overheads included (this struct is the bulk; buffers are pooled, not held).
-    #[test]
-    fn idle_connection_record_is_small() {
-        let size = std::mem::size_of::<super::Conn>();
-        assert!(size <= 264, "Conn is {size} bytes");
+        match &self.sock {
+            Sock::Stream(t) => t.peer_addr(),
+            _ => None,
+        }
     }
 }

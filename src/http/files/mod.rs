@@ -14,15 +14,18 @@
 //! canonical path with `O_NOFOLLOW` (a last-moment swap to a symlink fails) and
 //! `O_NONBLOCK` (a FIFO swapped in cannot block the loop).
 
+pub mod cache;
+mod listing;
+
 use super::date::{self, DATE_LEN};
+use super::form::url_decode;
+use super::h1::Body;
 use super::msg::HttpMsg;
-use super::server::Body;
-use super::util::url_decode;
+use cache::FileCache;
+use crate::buf::send_queue::FileSeg;
 use crate::bytes::Bytes;
-use crate::conn::send_queue::FileSeg;
-use crate::conn::ConnId;
 use crate::error::Result;
-use crate::reactor::Manager;
+use crate::options::Options;
 use std::ffi::OsStr;
 use std::fs::{File, Metadata};
 use std::io;
@@ -34,7 +37,7 @@ use std::sync::Arc;
 use std::time::{Instant, UNIX_EPOCH};
 
 /// A response decided but not yet queued.
-struct Reply {
+pub struct Reply {
     status: u16,
     headers: Vec<u8>,
     body: ReplyBody,
@@ -60,61 +63,54 @@ impl Reply {
     }
 }
 
-impl Manager {
-    /// Answers the request with the file at `path` (GET and HEAD; conditional and
-    /// range requests; `path.gz` for clients that accept gzip). Errors are those of
-    /// `http_reply`; a missing file is a 404 answer, not an error.
-    pub fn http_serve_file(&self, id: ConnId, msg: &HttpMsg<'_>, path: &Path) -> Result<()> {
-        let reply = method_not_allowed(msg).unwrap_or_else(|| self.cached(msg, b"", path.as_os_str().as_bytes(), |gzip| resolve(path, None, gzip)));
-        self.send_reply(id, reply)
-    }
+/// The answer to a request for the file at `path` (GET and HEAD; conditional and
+/// range requests; `path.gz` for clients that accept gzip); a missing file is a 404
+/// answer.
+pub fn serve_file(msg: &HttpMsg<'_>, path: &Path, files: &mut FileCache) -> Reply {
+    method_not_allowed(msg).unwrap_or_else(|| cached(msg, files, b"", path.as_os_str().as_bytes(), |gzip| resolve(path, None, gzip)))
+}
 
-    /// Answers the request with the file its path names under `root`: `index.html`
-    /// for a directory, 301 to add a directory's trailing slash, 400 for paths that
-    /// try to leave the root, 403 for what may not be served, 404.
-    pub fn http_serve_dir(&self, id: ConnId, msg: &HttpMsg<'_>, root: &Path) -> Result<()> {
-        let reply = method_not_allowed(msg).unwrap_or_else(|| {
-            // Two switches read in place: cloning all the options per request is waste.
-            let (listing, follow_out) = {
-                let inner = self.inner.borrow();
-                (inner.opts.dir_listing, inner.opts.follow_symlinks_out)
-            };
-            let scope = Scope { root, listing, follow_out };
-            self.cached(msg, root.as_os_str().as_bytes(), msg.uri(), |gzip| serve_under(msg, &scope, gzip))
-        });
-        self.send_reply(id, reply)
-    }
+/// The answer to a request for the file its path names under `root`: `index.html`
+/// for a directory, 301 to add a directory's trailing slash, 400 for paths that try
+/// to leave the root, 403 for what may not be served, 404.
+pub fn serve_dir(msg: &HttpMsg<'_>, root: &Path, opts: &Options, files: &mut FileCache) -> Reply {
+    method_not_allowed(msg).unwrap_or_else(|| {
+        let scope = Scope { root, listing: opts.dir_listing, follow_out: opts.follow_symlinks_out };
+        cached(msg, files, root.as_os_str().as_bytes(), msg.uri(), |gzip| serve_under(msg, &scope, gzip))
+    })
+}
 
-    /// The answer from the file cache when it has this lookup, else from `lookup`
-    /// (whose files are then cached).
-    fn cached(&self, msg: &HttpMsg<'_>, root: &[u8], path: &[u8], lookup: impl FnOnce(bool) -> Lookup) -> Reply {
-        let gzip = accepts_gzip(msg.header(b"accept-encoding").unwrap_or(b""));
-        let now = Instant::now();
-        let hit = self.inner.borrow_mut().files.get(root, path, gzip, now);
-        let found = match hit {
-            Some(f) => f,
-            None => match lookup(gzip) {
-                Ok(f) => {
-                    let f = Rc::new(f);
-                    self.inner.borrow_mut().files.put(root, path, gzip, f.clone(), now);
-                    f
-                }
-                Err(reply) => return reply,
-            },
-        };
-        respond_with(msg, &found)
-    }
+/// The answer from the file cache when it has this lookup, else from `lookup`
+/// (whose files are then cached).
+fn cached(msg: &HttpMsg<'_>, files: &mut FileCache, root: &[u8], path: &[u8], lookup: impl FnOnce(bool) -> Lookup) -> Reply {
+    let gzip = accepts_gzip(msg.header(b"accept-encoding").unwrap_or(b""));
+    let now = Instant::now();
+    let found = match files.get(root, path, gzip, now) {
+        Some(f) => f,
+        None => match lookup(gzip) {
+            Ok(f) => {
+                let f = Rc::new(f);
+                files.put(root, path, gzip, f.clone(), now);
+                f
+            }
+            Err(reply) => return reply,
+        },
+    };
+    respond_with(msg, &found)
+}
 
-    fn send_reply(&self, id: ConnId, r: Reply) -> Result<()> {
-        match r.body {
-            ReplyBody::File(seg) => self.http_reply(id, r.status, &r.headers, Body::File(seg)),
-            ReplyBody::Cached(b) => self.http_reply(id, r.status, &r.headers, Body::Shared(b)),
-            ReplyBody::Page(page) => self.http_reply(id, r.status, &r.headers, Body::Copy(&page)),
-            ReplyBody::Reason if r.status == 304 => self.http_reply(id, r.status, &r.headers, Body::Copy(b"")),
+impl Reply {
+    /// Hands status, headers and body to `answer` (an `http_reply`).
+    pub fn send(self, answer: impl FnOnce(u16, &[u8], Body<'_>) -> Result<()>) -> Result<()> {
+        match self.body {
+            ReplyBody::File(seg) => answer(self.status, &self.headers, Body::File(seg)),
+            ReplyBody::Cached(b) => answer(self.status, &self.headers, Body::Shared(b)),
+            ReplyBody::Page(page) => answer(self.status, &self.headers, Body::Copy(&page)),
+            ReplyBody::Reason if self.status == 304 => answer(self.status, &self.headers, Body::Copy(b"")),
             ReplyBody::Reason => {
-                let text = super::response::reason(r.status);
+                let text = super::response::reason(self.status);
                 let body = format!("{}\n", text.to_ascii_lowercase());
-                self.http_reply(id, r.status, &r.headers, Body::Copy(body.as_bytes()))
+                answer(self.status, &self.headers, Body::Copy(body.as_bytes()))
             }
         }
     }
@@ -155,7 +151,7 @@ fn serve_under(msg: &HttpMsg<'_>, scope: &Scope<'_>, gzip: bool) -> Lookup {
     }
     match confine(&root, &real.join("index.html"), follow) {
         Ok(index) => resolve(&index, Some(&within), gzip),
-        Err(404) if scope.listing => Err(super::listing::page(msg.uri(), &real).map_or_else(refuse, |page| Reply {
+        Err(404) if scope.listing => Err(listing::page(msg.uri(), &real).map_or_else(refuse, |page| Reply {
             status: 200,
             headers: b"Content-Type: text/html; charset=utf-8\r\n".to_vec(),
             body: ReplyBody::Page(page),

@@ -7,7 +7,7 @@
 //! short-lived. Only successful lookups are kept (errors are cheap to redo and must
 //! never outlive a fix).
 
-use super::files::Found;
+use super::Found;
 use std::collections::HashMap;
 use std::rc::Rc;
 use std::time::{Duration, Instant};

@@ -1,10 +1,19 @@
-//! The per-connection receive buffer behind `TERN_EV_READ`: every byte received and
-//! not yet consumed, read straight from the socket into pooled memory.
+//! The per-connection receive buffer: every byte received and not yet consumed, read
+//! by the transport straight into pooled memory (plaintext, whatever the transport).
 
 use super::pool::{BufPool, CHUNK};
-use crate::net::socket;
 use std::io;
-use std::os::fd::AsRawFd;
+use std::mem::MaybeUninit;
+
+/// Something that writes received bytes into uninitialised memory: a socket, or a
+/// decrypting transport.
+///
+/// # Safety
+/// `read_uninit` returning `Ok(n)` promises that the first `n` bytes of `buf` were
+/// initialised by it (and `n <= buf.len()`).
+pub unsafe trait ReadInto {
+    fn read_uninit(&mut self, buf: &mut [MaybeUninit<u8>]) -> io::Result<usize>;
+}
 
 /// Bytes `start..buf.len()` are unconsumed. An empty buffer owns no memory.
 #[derive(Default)]
@@ -60,24 +69,21 @@ impl RecvBuf {
         self.release_if_empty(pool);
     }
 
-    /// One `recv` into the free room, growing the buffer (up to `max` unconsumed
-    /// bytes) when the handler is holding on to what it has.
-    pub fn read_from(&mut self, sock: &impl AsRawFd, pool: &mut BufPool, max: usize) -> io::Result<ReadOutcome> {
+    /// One read from `src` into the free room, growing the buffer (up to `max`
+    /// unconsumed bytes) when the handler is holding on to what it has.
+    pub fn read_from(&mut self, src: &mut impl ReadInto, pool: &mut BufPool, max: usize) -> io::Result<ReadOutcome> {
         self.make_room(pool, max);
         let len = self.buf.len();
         let room = self.buf.capacity() - len;
         if room == 0 {
             return Ok(ReadOutcome::Full);
         }
-        let spare = self.buf.spare_capacity_mut();
-        // SAFETY: `recv` only writes into the slice; u8 has no invalid bit patterns, and
-        // the slice is not read before `set_len` below marks the written part.
-        let dst = unsafe { std::slice::from_raw_parts_mut(spare.as_mut_ptr().cast::<u8>(), spare.len()) };
-        let n = socket::recv(sock, dst)?;
+        let n = src.read_uninit(self.buf.spare_capacity_mut())?;
         if n == 0 {
             return Ok(ReadOutcome::Eof);
         }
-        // SAFETY: the kernel initialised exactly `n <= room` bytes after `len`.
+        assert!(n <= room, "a reader claimed more bytes than it was given room for");
+        // SAFETY: `ReadInto` guarantees the first `n <= room` spare bytes are initialised.
         unsafe { self.buf.set_len(len + n) };
         Ok(ReadOutcome::Data { n, filled: n == room })
     }
@@ -108,8 +114,25 @@ impl RecvBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::io::Write;
+    use std::io::{Read, Write};
     use std::os::unix::net::UnixStream;
+
+    struct Reader<'a>(&'a UnixStream);
+
+    // SAFETY: the bytes are zeroed first, so all of them are initialised.
+    unsafe impl ReadInto for Reader<'_> {
+        fn read_uninit(&mut self, buf: &mut [MaybeUninit<u8>]) -> io::Result<usize> {
+            let buf: &mut [u8] = {
+                for b in buf.iter_mut() {
+                    b.write(0);
+                }
+                // SAFETY: every element was just initialised.
+                unsafe { &mut *(buf as *mut [MaybeUninit<u8>] as *mut [u8]) }
+            };
+            let mut s = self.0;
+            s.read(buf)
+        }
+    }
 
     #[test]
     fn grows_until_max_then_reports_full_and_recycles() {
@@ -121,7 +144,7 @@ mod tests {
         let max = CHUNK * 2;
         let mut total = 0;
         loop {
-            match rb.read_from(&b, &mut pool, max).unwrap() {
+            match rb.read_from(&mut Reader(&b), &mut pool, max).unwrap() {
                 ReadOutcome::Data { n, .. } => total += n,
                 ReadOutcome::Full => break,
                 ReadOutcome::Eof => panic!("unexpected eof"),
@@ -134,7 +157,7 @@ mod tests {
         rb.release_if_empty(&mut pool);
         // A grown buffer is not kept: the pool only holds standard chunks.
         assert_eq!(pool.idle(), 0);
-        match rb.read_from(&b, &mut pool, max).unwrap() {
+        match rb.read_from(&mut Reader(&b), &mut pool, max).unwrap() {
             ReadOutcome::Data { n, filled } => assert_eq!((n, filled), (10, false)),
             _ => panic!("expected data"),
         }

@@ -1,0 +1,22 @@
+//! HTTP's part of a manager: what every HTTP connection on one loop shares.
+
+use super::date::DateCache;
+use super::defer::DeferRegistry;
+use super::files::cache::FileCache;
+use super::parse::Head;
+use super::server::ExchangePool;
+use std::sync::Arc;
+
+#[derive(Default)]
+pub struct Shared {
+    /// The `Date` field, formatted once per second.
+    pub date: DateCache,
+    /// Scratch for the head being parsed or delivered (one at a time on the loop).
+    pub head: Head,
+    /// Resolved static files (`http_serve_dir` / `http_serve_file`).
+    pub files: FileCache,
+    /// Deferred requests that may still be answered, shared with remotes.
+    pub defer: Arc<DeferRegistry>,
+    /// Request state of server connections that are idle, ready for the next request.
+    pub(super) exchanges: ExchangePool,
+}
