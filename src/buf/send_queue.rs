@@ -20,7 +20,7 @@ pub struct FileSeg {
     pub len: usize,
 }
 
-enum Chunk {
+pub(crate) enum Chunk {
     Copied(Vec<u8>),
     Shared(Bytes),
     File(FileSeg),
@@ -45,9 +45,13 @@ impl Chunk {
     }
 }
 
+/// A queue's storage. It is recycled through the pool: an idle connection's queue
+/// holds none, and a busy one takes a warm one instead of allocating.
+pub(crate) type Chunks = VecDeque<Chunk>;
+
 #[derive(Default)]
 pub struct SendQueue {
-    chunks: VecDeque<Chunk>,
+    chunks: Chunks,
     /// Bytes of the front chunk already written.
     head_off: usize,
     queued: usize,
@@ -70,9 +74,25 @@ impl SendQueue {
         self.queued == 0
     }
 
+    /// The chunk list to push onto: a pooled one if this queue has none.
+    fn storage(&mut self, pool: &mut BufPool) -> &mut Chunks {
+        if self.chunks.capacity() == 0 {
+            self.chunks = pool.get_chunks();
+        }
+        &mut self.chunks
+    }
+
+    /// An empty queue gives its storage back to the pool.
+    fn release_storage(&mut self, pool: &mut BufPool) {
+        if self.chunks.is_empty() && self.chunks.capacity() > 0 {
+            pool.put_chunks(std::mem::take(&mut self.chunks));
+        }
+    }
+
     /// Queues a copy of `data`, filling the last copied chunk before taking another.
     pub fn push_copy(&mut self, mut data: &[u8], pool: &mut BufPool) {
         self.queued += data.len();
+        self.storage(pool);
         while !data.is_empty() {
             if let Some(Chunk::Copied(v)) = self.chunks.back_mut() {
                 let room = v.capacity() - v.len();
@@ -89,22 +109,22 @@ impl SendQueue {
     }
 
     /// Queues a reference; the bytes are never copied.
-    pub fn push_bytes(&mut self, b: Bytes) {
+    pub fn push_bytes(&mut self, b: Bytes, pool: &mut BufPool) {
         if b.is_empty() {
             return;
         }
         self.queued += b.len();
-        self.chunks.push_back(Chunk::Shared(b));
+        self.storage(pool).push_back(Chunk::Shared(b));
     }
 
     /// Queues a file range; its bytes are read by the kernel when they are sent.
-    pub fn push_file(&mut self, f: FileSeg) {
+    pub fn push_file(&mut self, f: FileSeg, pool: &mut BufPool) {
         if f.len == 0 {
             return;
         }
         self.queued += f.len;
         self.file_queued += f.len;
-        self.chunks.push_back(Chunk::File(f));
+        self.storage(pool).push_back(Chunk::File(f));
     }
 
     /// Whether file segments are queued (the transport corks around them).
@@ -143,7 +163,7 @@ impl SendQueue {
     pub fn advance(&mut self, mut n: usize, pool: &mut BufPool) {
         self.queued -= n;
         while n > 0 {
-            let Some(front) = self.chunks.front() else { return };
+            let Some(front) = self.chunks.front() else { break };
             let front_left = front.len() - self.head_off;
             let step = n.min(front_left);
             if matches!(front, Chunk::File(_)) {
@@ -157,6 +177,7 @@ impl SendQueue {
             self.head_off = 0;
             self.pop_front(pool);
         }
+        self.release_storage(pool);
     }
 
     fn pop_front(&mut self, pool: &mut BufPool) {
@@ -169,13 +190,17 @@ impl SendQueue {
     }
 
     /// Moves everything queued in `other` to the end of this queue, in order.
-    pub fn append(&mut self, other: &mut SendQueue) {
+    pub fn append(&mut self, other: &mut SendQueue, pool: &mut BufPool) {
         debug_assert_eq!(other.head_off, 0, "a side queue is never partly written");
+        if other.chunks.is_empty() {
+            return;
+        }
         self.queued += other.queued;
         self.file_queued += other.file_queued;
-        self.chunks.append(&mut other.chunks);
+        self.storage(pool).append(&mut other.chunks);
         other.queued = 0;
         other.file_queued = 0;
+        other.release_storage(pool);
     }
 
     /// The memory bytes queued, in order (file segments are skipped).
@@ -193,6 +218,7 @@ impl SendQueue {
         self.head_off = 0;
         self.queued = 0;
         self.file_queued = 0;
+        self.release_storage(pool);
     }
 }
 
@@ -218,7 +244,7 @@ mod tests {
         let mut q = SendQueue::default();
         let shared = Bytes::from_vec(vec![7u8; 100]);
         q.push_copy(b"head:", &mut pool);
-        q.push_bytes(shared.clone());
+        q.push_bytes(shared.clone(), &mut pool);
         q.push_copy(b":tail", &mut pool);
         let mut iov = [IoSlice::new(&[]); 8];
         assert_eq!(q.memory_slices(&mut iov), (3, 110));
@@ -227,6 +253,9 @@ mod tests {
         q.advance(1, &mut pool);
         assert_eq!(shared.ref_count(), 1, "its last byte was taken: released");
         assert_eq!(q.contiguous_for_tests(), b":tail");
+        q.advance(5, &mut pool);
+        assert_eq!(q.chunks.capacity(), 0, "an empty queue holds no storage");
+        assert_eq!(pool.idle_chunks(), 1, "it went back to the pool");
     }
 
     #[test]
@@ -235,10 +264,10 @@ mod tests {
         let (f, _) = temp_file(100, 4);
         let mut side = SendQueue::default();
         side.push_copy(b"abc", &mut pool);
-        side.push_file(FileSeg { file: f.clone(), offset: 0, len: 100 });
+        side.push_file(FileSeg { file: f.clone(), offset: 0, len: 100 }, &mut pool);
         let mut q = SendQueue::default();
         q.push_copy(b"x", &mut pool);
-        q.append(&mut side);
+        q.append(&mut side, &mut pool);
         assert_eq!((q.queued(), q.memory_queued(), side.queued()), (104, 4, 0));
         assert_eq!(q.contiguous_for_tests(), b"xabc");
         q.clear(&mut pool);

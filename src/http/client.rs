@@ -9,7 +9,8 @@
 
 use super::h1::{Body, Chunked, Delivery, HttpEvent, Lent};
 use super::parse::Framing;
-use super::response::{decimal, valid_extra_headers};
+use super::fields;
+use super::response::decimal;
 use super::shared::Shared;
 use crate::buf::recv_buf::RecvBuf;
 use crate::error::{Error, Result};
@@ -58,7 +59,7 @@ impl ClientConn {
     pub fn request(&mut self, cx: &mut Cx<'_>, method: &[u8], target: &[u8], headers: &[u8], body: Body<'_>) -> Result<()> {
         let token = |b: &u8| b.is_ascii_graphic() && !b"()<>@,;:\\\"/[]?={}".contains(b);
         let target_ok = target.first() == Some(&b'/') || target == b"*" || target.starts_with(b"http://");
-        if method.is_empty() || !method.iter().all(token) || !target_ok || !target.iter().all(u8::is_ascii_graphic) || !valid_extra_headers(headers) {
+        if method.is_empty() || !method.iter().all(token) || !target_ok || !target.iter().all(u8::is_ascii_graphic) || fields::scan(headers).is_none() {
             return Err(Error::Invalid);
         }
         if !(cx.open || cx.connecting) {
@@ -99,12 +100,12 @@ impl ClientConn {
         match self.state {
             RespState::Head => {
                 let Some(&is_head) = self.waiting.front() else { return Err("response without a request") };
-                let (status, framing) = match cx.shared.head.parse_response(cx.recv.data(), cx.opts.max_header_bytes, is_head) {
+                let (status, framing) = match cx.shared.head().parse_response(cx.recv.data(), cx.opts.max_header_bytes, is_head) {
                     Ok(None) => return Ok(Step::Wait),
                     Ok(Some(v)) => v,
                     Err(r) => return Err(r.why),
                 };
-                let head_len = cx.shared.head.len;
+                let head_len = cx.shared.head().len;
                 if (100..200).contains(&status) && status != 101 {
                     cx.recv.consume(head_len);
                     return Ok(Step::Again);
@@ -208,7 +209,7 @@ impl Protocol for ClientConn {
         let is_head = self.waiting.pop_front().unwrap_or(false);
         self.state = RespState::Head;
         self.active_at = Instant::now();
-        let mut lent = Lent::new(d, recv, std::mem::take(&mut shared.head), &mut self.chunked);
+        let mut lent = Lent::new(d, recv, shared.take_head(), &mut self.chunked);
         // Parsed again: the scratch head is shared by every connection of the loop.
         let status = {
             let (head, buf) = lent.head_mut();
@@ -224,7 +225,7 @@ impl Protocol for ClientConn {
     }
 
     fn give_back(&mut self, lent: Lent, cx: &mut Cx<'_>) {
-        lent.give_back(cx.recv, &mut cx.shared.head, Some(&mut self.chunked));
+        lent.give_back(cx.recv, cx.shared, Some(&mut self.chunked));
         if std::mem::take(&mut self.closes_after) {
             // The server closes after this response: later requests cannot be answered.
             cx.close();

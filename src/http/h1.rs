@@ -36,8 +36,8 @@ impl Body<'_> {
     pub fn queue(self, q: &mut SendQueue, pool: &mut BufPool) {
         match self {
             Body::Copy(d) => q.push_copy(d, pool),
-            Body::Shared(b) => q.push_bytes(b),
-            Body::File(f) => q.push_file(f),
+            Body::Shared(b) => q.push_bytes(b, pool),
+            Body::File(f) => q.push_file(f, pool),
         }
     }
 }
@@ -122,73 +122,39 @@ pub enum Delivery {
     Piece { len: Option<usize> },
 }
 
-/// Which event a lent message shows.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Shows {
-    Msg,
-    Head,
-    Piece,
-}
-
 /// A message lent to the handler: everything its event borrows.
 pub struct Lent {
-    /// What was asked to be delivered.
+    /// What was asked to be delivered (where its bytes are).
     pub delivery: Delivery,
     recv: RecvBuf,
-    head: Head,
-    /// A chunked message's head, when it is not in `recv`.
-    head_buf: Option<Vec<u8>>,
-    /// A chunked message's decoded body (or a decoded piece).
-    body_buf: Vec<u8>,
-    shows: Shows,
-    /// Where the head and body are in `recv` (when not in the buffers above).
-    head_len: usize,
-    body_len: usize,
+    head: Box<Head>,
+    /// A chunked message's head and body, or a decoded piece's bytes, when they are
+    /// not in `recv`.
+    bufs: Option<(Vec<u8>, Vec<u8>)>,
     /// The request's position on its connection (server side).
     pub seq: u64,
     /// The response's status (client side).
     pub status: u16,
-    /// Bytes of `recv` the delivery uses up.
-    consumed: usize,
 }
 
 impl Lent {
     /// Lends delivery `d` from `recv`, the scratch `head` (taken from the shared
     /// state, which gets it back with `give_back`) and the chunked buffers.
-    pub fn new(d: Delivery, recv: RecvBuf, head: Head, chunked: &mut Chunked) -> Lent {
-        let mut l = Lent { delivery: d, recv, head, head_buf: None, body_buf: Vec::new(), shows: Shows::Msg, head_len: 0, body_len: 0, seq: 0, status: 0, consumed: 0 };
-        match d {
-            Delivery::Msg { chunked: true, .. } => {
-                let (h, b) = chunked.take();
-                l.head_buf = Some(h);
-                l.body_buf = b;
-            }
-            Delivery::Msg { head_len, body_len, .. } => {
-                (l.head_len, l.body_len) = (head_len, body_len);
-                l.consumed = head_len + body_len;
-            }
-            Delivery::Head { head_len } => {
-                l.shows = Shows::Head;
-                l.head_len = head_len;
-            }
-            Delivery::Piece { len: Some(len) } => {
-                l.shows = Shows::Piece;
-                l.body_len = len;
-                l.consumed = len;
-            }
-            Delivery::Piece { len: None } => {
-                l.shows = Shows::Piece;
-                l.body_buf = chunked.take_body();
-            }
-        }
-        l
+    pub fn new(d: Delivery, recv: RecvBuf, head: Box<Head>, chunked: &mut Chunked) -> Lent {
+        let bufs = match d {
+            Delivery::Msg { chunked: true, .. } => Some(chunked.take()),
+            Delivery::Piece { len: None } => Some((Vec::new(), chunked.take_body())),
+            _ => None,
+        };
+        Lent { delivery: d, recv, head, bufs, seq: 0, status: 0 }
     }
 
     /// The parsed head, to parse again when the scratch no longer holds it.
     pub fn head_mut(&mut self) -> (&mut Head, &[u8]) {
-        let buf = match &self.head_buf {
-            Some(h) => &h[..],
-            None => &self.recv.data()[..self.head_len],
+        let buf = match (&self.bufs, self.delivery) {
+            (Some((h, _)), _) => &h[..],
+            (None, Delivery::Msg { head_len, .. } | Delivery::Head { head_len }) => &self.recv.data()[..head_len],
+            (None, Delivery::Piece { .. }) => &[],
         };
         (&mut self.head, buf)
     }
@@ -198,42 +164,43 @@ impl Lent {
         self.head.keep_alive
     }
 
-    fn body(&self) -> &[u8] {
-        match (self.shows, &self.head_buf) {
-            (Shows::Head, _) => &[],
-            (Shows::Msg, Some(_)) => &self.body_buf,
-            (Shows::Msg, None) => &self.recv.data()[self.head_len..self.head_len + self.body_len],
-            (Shows::Piece, _) if self.consumed > 0 => &self.recv.data()[..self.body_len],
-            (Shows::Piece, _) => &self.body_buf,
+    /// Bytes of `recv` the delivery uses up.
+    fn consumed(&self) -> usize {
+        match self.delivery {
+            Delivery::Msg { head_len, body_len, chunked: false, .. } => head_len + body_len,
+            Delivery::Piece { len: Some(len) } => len,
+            _ => 0,
         }
     }
 
     /// What the handler sees.
     pub fn event(&self) -> HttpEvent<'_> {
-        if self.shows == Shows::Piece {
-            return HttpEvent::Body(self.body());
-        }
-        let buf = match &self.head_buf {
-            Some(h) => &h[..],
-            None => self.recv.data(),
+        let data = self.recv.data();
+        let (buf, body): (&[u8], &[u8]) = match (&self.bufs, self.delivery) {
+            (Some((h, b)), _) => (h, b),
+            (None, Delivery::Msg { head_len, body_len, .. }) => (data, &data[head_len..head_len + body_len]),
+            (None, Delivery::Head { .. }) => (data, &[]),
+            (None, Delivery::Piece { len }) => (&[], &data[..len.unwrap_or(0)]),
         };
-        let msg = HttpMsg { buf, head: &self.head, body: self.body(), seq: self.seq, status: self.status };
-        match self.shows {
-            Shows::Head => HttpEvent::Head(msg),
-            _ => HttpEvent::Msg(msg),
+        let msg = |body| HttpMsg { buf, head: &self.head, body, seq: self.seq, status: self.status };
+        match self.delivery {
+            Delivery::Msg { .. } => HttpEvent::Msg(msg(body)),
+            Delivery::Head { .. } => HttpEvent::Head(msg(&[])),
+            Delivery::Piece { .. } => HttpEvent::Body(body),
         }
     }
 
     /// Puts everything back: the receive buffer (less what the delivery used up)
-    /// into `recv`, the scratch head into `scratch`, the chunked buffers into
+    /// into `recv`, the scratch head into the shared state, the chunked buffers into
     /// `chunked` (when there is one to take them).
-    pub fn give_back(self, recv: &mut RecvBuf, scratch: &mut Head, chunked: Option<&mut Chunked>) {
+    pub fn give_back(self, recv: &mut RecvBuf, shared: &mut super::Shared, chunked: Option<&mut Chunked>) {
+        let consumed = self.consumed();
         *recv = self.recv;
-        recv.consume(self.consumed);
-        *scratch = self.head;
-        let took_body = matches!(self.delivery, Delivery::Msg { chunked: true, .. } | Delivery::Piece { len: None });
-        if let (Some(c), true) = (chunked, took_body) {
-            c.put_back(self.head_buf, self.body_buf);
+        recv.consume(consumed);
+        shared.put_head(self.head);
+        if let (Some(c), Some((head, body))) = (chunked, self.bufs) {
+            let head = matches!(self.delivery, Delivery::Msg { .. }).then_some(head);
+            c.put_back(head, body);
         }
     }
 }

@@ -14,6 +14,7 @@ pub mod chunked;
 pub mod client;
 pub mod date;
 pub mod defer;
+pub mod fields;
 pub mod files;
 pub mod form;
 pub mod glob;

@@ -16,6 +16,7 @@
 
 use super::chunked::ChunkError;
 use super::defer::{Answer, DeferRegistry, Stage, Token};
+use super::fields::{self, Fields};
 use super::h1::{Body, Chunked, Delivery, HttpEvent, Lent};
 use super::parse::{Framing, Head, Reject};
 use super::response::{self, ConnField};
@@ -141,6 +142,9 @@ impl Slot {
     }
 }
 
+/// The head tern's own answers (errors, timeouts) carry.
+const TEXT_PLAIN: (&[u8], Fields) = (b"Content-Type: text/plain\r\n", Fields { content_length: None, transfer_encoding: false, connection: false, close: false, host: false });
+
 /// Which request a response call is for.
 #[derive(Clone, Copy)]
 pub enum Answering {
@@ -187,13 +191,11 @@ impl ServerConn {
     /// Answers a request whole (`body` given) or starts a streamed answer (`None`):
     /// `tern_http_reply`, `tern_http_begin`, and their deferred forms.
     pub fn respond(&mut self, cx: &mut Cx<'_>, which: Answering, status: u16, headers: &[u8], body: Option<Body<'_>>) -> Result<()> {
-        if !(100..=999).contains(&status) || !response::valid_extra_headers(headers) {
-            return Err(Error::Invalid);
-        }
+        let fields = fields::scan(headers).filter(|_| (100..=999).contains(&status)).ok_or(Error::Invalid)?;
         let idx = answer_slot(self.ex.as_deref_mut(), cx.open, which, false)?;
         let ex = self.ex.as_mut().expect("answer_slot found a slot");
         let len = body.as_ref().map(Body::len);
-        write_response(ex, &mut self.st, cx, idx, status, headers, len);
+        write_response(ex, &mut self.st, cx, idx, status, (headers, fields), len);
         if let Some(body) = body {
             write_body(ex, cx, idx, body);
             finish(ex, cx, idx);
@@ -220,7 +222,7 @@ impl ServerConn {
     /// request must be the only one read (`Protocol` otherwise: later ones would be
     /// lost, earlier ones still wait for their answers).
     pub fn answer_last(&mut self, cx: &mut Cx<'_>, status: u16, headers: &[u8]) -> Result<()> {
-        if !(100..=999).contains(&status) || !response::valid_extra_headers(headers) {
+        if !(100..=999).contains(&status) || fields::scan(headers).is_none() {
             return Err(Error::Invalid);
         }
         let idx = answer_slot(self.ex.as_deref_mut(), cx.open, Answering::Inline, false)?;
@@ -296,7 +298,7 @@ impl ServerConn {
         // linger rather than reset what it is reading.
         ex.slots[idx].client_done = false;
         let body = r.why.as_bytes();
-        write_response(ex, st, cx, idx, r.status, b"Content-Type: text/plain\r\n", Some(body.len() + 1));
+        write_response(ex, st, cx, idx, r.status, TEXT_PLAIN, Some(body.len() + 1));
         write_body(ex, cx, idx, Body::Copy(body));
         write_body(ex, cx, idx, Body::Copy(b"\n"));
         finish(ex, cx, idx);
@@ -326,7 +328,7 @@ impl ServerConn {
         ex.slots[idx].close_after = true;
         ex.slots[idx].state = SlotState::Pending;
         let body = b"request not answered in time\n";
-        write_response(ex, st, cx, idx, 503, b"Content-Type: text/plain\r\n", Some(body.len()));
+        write_response(ex, st, cx, idx, 503, TEXT_PLAIN, Some(body.len()));
         write_body(ex, cx, idx, Body::Copy(body));
         finish(ex, cx, idx);
         after_write(ex, st, cx);
@@ -471,16 +473,20 @@ impl Protocol for ServerConn {
         let ms = Duration::from_millis;
         let idle = self.st.active_at + ms(opts.idle_timeout_ms);
         let Some(ex) = self.ex.as_ref() else { return Some(idle) };
-        let mut due: Option<Instant> = None;
+        // The idle clock runs between requests and while a body is read.
+        let mut due = (ex.state != ReqState::Head || ex.slots.is_empty()).then_some(idle);
         let mut consider = |t: Instant| due = Some(due.map_or(t, |d| d.min(t)));
         if let Some(t) = ex.head_started {
             consider(t + ms(opts.header_timeout_ms));
         }
-        if let Some(s) = ex.slots.iter().filter(|s| s.awaits_answer()).min_by_key(|s| s.since) {
-            consider(s.since + ms(opts.defer_timeout_ms));
+        // A deferred stream's clock restarts with every piece, so any slot may be
+        // the one due first.
+        let mut since: Option<Instant> = None;
+        for s in ex.slots.iter().filter(|s| s.awaits_answer()) {
+            since = Some(since.map_or(s.since, |t| t.min(s.since)));
         }
-        if ex.state != ReqState::Head || ex.slots.is_empty() {
-            consider(idle);
+        if let Some(t) = since {
+            consider(t + ms(opts.defer_timeout_ms));
         }
         due
     }
@@ -511,7 +517,7 @@ impl Protocol for ServerConn {
             }
             Delivery::Piece { .. } => {}
         }
-        let mut lent = Lent::new(d, recv, std::mem::take(&mut shared.head), &mut ex.chunked);
+        let mut lent = Lent::new(d, recv, shared.take_head(), &mut ex.chunked);
         lent.seq = seq;
         if let Delivery::Msg { parsed: false, .. } = d {
             // The scratch head was used for other connections since: parse again.
@@ -537,7 +543,7 @@ impl Protocol for ServerConn {
             }
             &mut ex.chunked
         });
-        lent.give_back(cx.recv, &mut cx.shared.head, chunked);
+        lent.give_back(cx.recv, cx.shared, chunked);
     }
 
     fn event_code(ev: &HttpEvent<'_>) -> i32 {
@@ -597,7 +603,7 @@ impl Exchange {
                     return Parsed::Step(Step::Wait);
                 }
                 self.head_started.get_or_insert(now);
-                let head = &mut cx.shared.head;
+                let head = cx.shared.head();
                 match head.parse(cx.recv.data(), cx.opts.max_header_bytes) {
                     Ok(false) => Parsed::Step(Step::Wait),
                     Err(r) => Parsed::Reject(r),
@@ -650,7 +656,7 @@ impl Exchange {
     /// A whole head is in the scratch `Head`: announce it, start streaming its body,
     /// or give it a slot and read its body.
     fn head_parsed(&mut self, st: &mut ConnState, cx: &mut Cx<'_>, now: Instant) -> Parsed {
-        let head = &cx.shared.head;
+        let head = cx.shared.head();
         let has_body = matches!(head.framing, Framing::Length(n) if n > 0) || head.framing == Framing::Chunked;
         if has_body && cx.opts.http_head_events && !self.announced {
             self.announced = true;
@@ -699,7 +705,7 @@ impl Exchange {
     /// The handler chose streaming in HTTP_HEAD: the request gets its slot, its head
     /// moves aside (for the final HTTP_MSG) and the body is passed on in pieces.
     fn start_stream(&mut self, st: &mut ConnState, cx: &mut Cx<'_>, now: Instant) -> Parsed {
-        let head = &cx.shared.head;
+        let head = cx.shared.head();
         self.head_started = None;
         st.active_at = now;
         let idx = self.open_slot(st, head, now);
@@ -760,8 +766,10 @@ fn answer_slot(ex: Option<&mut Exchange>, open: bool, which: Answering, streamin
             Answering::Token(seq) => s.seq == seq && s.state == wanted(true),
         })
         .ok_or(gone)?;
-    // A deferred answer's clock restarts with every step a worker takes.
-    ex.slots[idx].since = Instant::now();
+    if matches!(which, Answering::Token(_)) {
+        // A deferred answer's clock restarts with every step a worker takes.
+        ex.slots[idx].since = Instant::now();
+    }
     Ok(idx)
 }
 
@@ -777,10 +785,10 @@ fn slot_queue<'q>(sendq: &'q mut SendQueue, ex: &'q mut Exchange, idx: usize) ->
 
 /// Writes the status line and fields for slot `idx`; `len` is the whole body's
 /// length, or None for a streamed body.
-fn write_response(ex: &mut Exchange, st: &mut ConnState, cx: &mut Cx<'_>, idx: usize, status: u16, extra: &[u8], len: Option<usize>) {
+fn write_response(ex: &mut Exchange, st: &mut ConnState, cx: &mut Cx<'_>, idx: usize, status: u16, (extra, fields): (&[u8], Fields), len: Option<usize>) {
     let slot = &mut ex.slots[idx];
-    slot.close_after |= response::asks_close(extra) || st.peer_eof;
-    let framing = if response::bodiless(status) || response::has_field(extra, b"content-length") {
+    slot.close_after |= fields.close || st.peer_eof;
+    let framing = if response::bodiless(status) || fields.content_length.is_some() {
         // No body, or the caller's headers carry its length.
         Framing::None
     } else if let Some(n) = len {
@@ -848,7 +856,7 @@ fn after_write(ex: &mut Exchange, st: &mut ConnState, cx: &mut Cx<'_>) {
         close |= done.close_after;
         client_done |= done.client_done;
         if let Some(next) = ex.slots.front_mut() {
-            cx.sendq.append(&mut next.out);
+            cx.sendq.append(&mut next.out, cx.pool);
         }
     }
     if ex.slots.is_empty() {

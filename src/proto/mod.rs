@@ -97,7 +97,10 @@ pub trait Protocol: Sized + 'static {
     /// was registered for it (tokens, pooled state).
     fn on_close(&mut self, id: ConnId, shared: &mut Self::Shared);
 
-    /// When this protocol next needs `on_timer`, if ever.
+    /// When this protocol next needs `on_timer`, if ever. Read after every call the
+    /// reactor makes (`on_input`, `on_timer`, ...); after a call from above (the
+    /// protocol's own API, through `with_proto`) only if that call said
+    /// `Ctx::deadline_moved`.
     fn deadline(&self, opts: &Options) -> Option<Instant>;
 
     /// Unconsumed bytes the receive buffer may hold before reading pauses.
@@ -151,6 +154,7 @@ impl Effects {
     const NODELAY: u8 = 1 << 2;
     const NO_LINGER: u8 = 1 << 3;
     const CLOSE: u8 = 1 << 4;
+    const DEADLINE: u8 = 1 << 5;
 
     fn has(&self, bit: u8) -> bool {
         self.bits & bit != 0
@@ -172,6 +176,10 @@ impl Effects {
     }
     pub fn close(&self) -> bool {
         self.has(Effects::CLOSE)
+    }
+    /// The protocol's deadline may have moved earlier.
+    pub fn deadline_moved(&self) -> bool {
+        self.has(Effects::DEADLINE)
     }
     /// Why the connection must fail (ERROR, queue discarded, CLOSE), if it must.
     pub fn take_fail(&mut self) -> Option<Box<str>> {
@@ -226,6 +234,11 @@ impl<'a, S> Ctx<'a, S> {
     /// Run `on_input` again after this call.
     pub fn input_again(&mut self) {
         self.fx.bits |= Effects::INPUT;
+    }
+
+    /// A call from above made the protocol's deadline earlier: read it again.
+    pub fn deadline_moved(&mut self) {
+        self.fx.bits |= Effects::DEADLINE;
     }
 
     /// Small writes must not wait for Nagle (set once per connection).

@@ -6,7 +6,8 @@
 //! (`Flags::LENT`); the handler may still send, close, answer or defer, since nothing
 //! of the reactor is borrowed during the call.
 
-use super::conn::{Flags, Phase};
+use super::conn::{Conn, Flags, Phase};
+use crate::buf::pool::BufPool;
 use super::event::Event;
 use super::{Inner, Reactor};
 use crate::buf::recv_buf::RecvBuf;
@@ -56,27 +57,33 @@ impl<P: Stack> Reactor<P> {
     /// READ: every unconsumed byte, lent to the handler; what it consumed meanwhile
     /// (`consume`) is dropped when the buffer comes back.
     pub(super) fn deliver_read(&self, id: ConnId) {
-        self.lend_and_run(
+        let lent = self.lend_and_run(
             id,
             |inner, recv| {
                 inner.read_left = recv.len();
                 Some(recv)
             },
             read_event::<P>,
-            |inner, mut recv| {
-                let left = std::mem::take(&mut inner.read_left);
-                recv.consume(recv.len() - left);
-                match inner.conns.get_mut(&id) {
-                    Some(c) => c.recv = recv,
-                    None => recv.clear(&mut inner.pool),
-                }
-            },
         );
+        let Some(mut recv) = lent else { return };
+        let mut guard = self.inner.borrow_mut();
+        let inner = &mut *guard;
+        let left = std::mem::take(&mut inner.read_left);
+        recv.consume(recv.len() - left);
+        match inner.conns.get_mut(&id) {
+            Some(c) => {
+                c.flags.clear(Flags::LENT);
+                c.recv = recv;
+                settle_recv(c, &mut inner.pool);
+            }
+            None => recv.clear(&mut inner.pool),
+        }
+        inner.apply_switch(id);
     }
 
-    /// One of the protocol's deliveries: lent by the protocol, shown as its event,
-    /// given back to it (with what the handler did meanwhile taken into account).
-    pub(super) fn deliver(&self, id: ConnId, d: P::Delivery) {
+    /// One of the protocol's deliveries: lent by the protocol and shown as its event.
+    /// Returns what was lent, for the caller to give back to the protocol.
+    pub(super) fn deliver(&self, id: ConnId, d: P::Delivery) -> Option<P::Lent> {
         self.lend_and_run(
             id,
             |inner, recv| {
@@ -84,43 +91,38 @@ impl<P: Stack> Reactor<P> {
                 Some(conns.get_mut(&id)?.proto.lend(d, recv, shared))
             },
             proto_event::<P>,
-            |inner, lent| {
-                let _ = inner.with_proto(id, |p, cx| p.give_back(lent, cx));
-            },
-        );
+        )
     }
 
     /// Takes the receive buffer out of the connection, makes what the handler is lent
-    /// from it (`lend`), runs the handler with `event` of that, and hands it to
-    /// `give_back`, which puts the buffer back. A buffer that comes back to a
-    /// connection closed meanwhile goes to the pool; a protocol switch asked for
-    /// meanwhile happens now.
-    fn lend_and_run<L>(&self, id: ConnId, lend: impl FnOnce(&mut Inner<P>, RecvBuf) -> Option<L>, event: for<'l> fn(&'l L) -> Event<'l, P>, give_back: impl FnOnce(&mut Inner<P>, L)) {
+    /// from it (`lend`), and runs the handler with `event` of that. The caller gets
+    /// the lent value back, puts the buffer back into the connection and clears
+    /// `Flags::LENT`; until then the connection's receive buffer is an empty stand-in
+    /// and nothing reads it.
+    fn lend_and_run<L>(&self, id: ConnId, lend: impl FnOnce(&mut Inner<P>, RecvBuf) -> Option<L>, event: for<'l> fn(&'l L) -> Event<'l, P>) -> Option<L> {
         let lent = {
             let mut guard = self.inner.borrow_mut();
             let inner = &mut *guard;
-            let Some(c) = inner.conns.get_mut(&id) else { return };
+            let c = inner.conns.get_mut(&id)?;
             if c.flags.has(Flags::CLOSE_DELIVERED) {
-                return;
+                return None;
             }
             c.flags.set(Flags::LENT);
             let recv = std::mem::take(&mut c.recv);
-            lend(inner, recv)
+            lend(inner, recv)?
         };
-        let Some(lent) = lent else { return };
         self.run_handler(id, &event(&lent));
-        let mut guard = self.inner.borrow_mut();
-        let inner = &mut *guard;
-        give_back(inner, lent);
-        if let Some(c) = inner.conns.get_mut(&id) {
-            c.flags.clear(Flags::LENT);
-            if c.phase == Phase::Closed || c.flags.has(Flags::CLOSE_NOW) {
-                c.recv.clear(&mut inner.pool);
-            } else {
-                c.recv.release_if_empty(&mut inner.pool);
-            }
-        }
-        inner.apply_switch(id);
+        Some(lent)
+    }
+}
+
+/// A receive buffer back in its connection: its memory goes to the pool if it is
+/// empty, and what it holds is dropped if the connection is closing.
+pub(super) fn settle_recv<P: Stack>(c: &mut Conn<P>, pool: &mut BufPool) {
+    if c.phase == Phase::Closed || c.flags.has(Flags::CLOSE_NOW) {
+        c.recv.clear(pool);
+    } else {
+        c.recv.release_if_empty(pool);
     }
 }
 

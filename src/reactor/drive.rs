@@ -3,11 +3,25 @@
 //! asks to deliver, switching protocol when it asks to).
 
 use super::conn::{Conn, Flags, Phase};
+use super::deliver::settle_recv;
+use super::timers::Timers;
+use super::work::schedule_conn;
 use super::{Inner, Reactor};
+use crate::options::Options;
+use std::time::Instant;
 use crate::error::{Error, Result};
 use crate::proto::{ConnId, Ctx, Effects, Protocol, Stack, Step};
 
 type StepOf<P> = Step<<P as Protocol>::Delivery, P>;
+
+/// Who calls into a protocol: the reactor driving it (giving back a delivery's
+/// buffers, or not), or its own API from above.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Caller {
+    Reactor,
+    GiveBack,
+    Above,
+}
 
 impl<P: Stack> Reactor<P> {
     /// Runs `f` on connection `id`'s protocol with a context lent for the call; then
@@ -15,31 +29,56 @@ impl<P: Stack> Reactor<P> {
     /// connection is gone. This is how everything above the reactor (the protocols'
     /// own API: an HTTP answer, a WebSocket send) reaches a connection's state.
     pub fn with_proto<R>(&self, id: ConnId, f: impl FnOnce(&mut P, &mut Ctx<'_, P::Shared>) -> R) -> Result<R> {
-        self.inner.borrow_mut().with_proto(id, f)
+        self.inner.borrow_mut().run_proto(id, Caller::Above, f)
+    }
+
+    /// One step the reactor drives.
+    fn step(&self, id: ConnId, f: impl FnOnce(&mut P, &mut Ctx<'_, P::Shared>) -> StepOf<P>) -> Result<StepOf<P>> {
+        self.inner.borrow_mut().run_proto(id, Caller::Reactor, f)
     }
 
     /// Runs `first` on the protocol, then keeps stepping it with `on_input` while it
     /// has something to deliver or to do. Raw bytes (READ) end the run: they are
     /// offered again only with the next input, whatever the handler left unconsumed.
     pub(super) fn drive(&self, id: ConnId, first: impl FnOnce(&mut P, &mut Ctx<'_, P::Shared>) -> StepOf<P>) {
-        let mut step = self.with_proto(id, first);
+        let mut step = self.step(id, first);
         while let Ok(s) = step {
-            match s {
+            step = match s {
                 Step::Wait => return,
-                Step::Again => {}
+                Step::Again => self.step(id, on_input),
                 Step::Read => return self.deliver_read(id),
-                Step::Deliver(d) => self.deliver(id, d),
+                Step::Deliver(d) => match self.deliver(id, d) {
+                    Some(lent) => self.give_back(id, lent),
+                    None => return,
+                },
                 Step::Upgrade(p) => {
                     let _ = self.switch_protocol(id, p);
+                    self.step(id, on_input)
                 }
-            }
-            step = self.with_proto(id, |p, cx| if cx.open { p.on_input(cx) } else { Step::Wait });
+            };
         }
     }
 
     /// New input (or an earlier ask to look again).
     pub(super) fn drive_input(&self, id: ConnId) {
-        self.drive(id, |p, cx| if cx.open { p.on_input(cx) } else { Step::Wait });
+        self.drive(id, on_input);
+    }
+
+    /// Gives a delivery's buffers back to the protocol and takes its next step in the
+    /// same call (one lend of the context instead of two), unless a switch of
+    /// protocol waited for the buffers: then the new protocol takes the next step.
+    fn give_back(&self, id: ConnId, lent: P::Lent) -> Result<StepOf<P>> {
+        let mut inner = self.inner.borrow_mut();
+        inner.returned(id);
+        if !inner.switch_pending(id) {
+            return inner.run_proto(id, Caller::GiveBack, |p, cx| {
+                p.give_back(lent, cx);
+                on_input(p, cx)
+            });
+        }
+        inner.run_proto(id, Caller::GiveBack, |p, cx| p.give_back(lent, cx))?;
+        inner.apply_switch(id);
+        inner.run_proto(id, Caller::Reactor, on_input)
     }
 
     /// Makes connection `id` speak `next` from now on, keeping its id, handler,
@@ -59,58 +98,39 @@ impl<P: Stack> Reactor<P> {
 }
 
 impl<P: Stack> Inner<P> {
-    pub(super) fn with_proto<R>(&mut self, id: ConnId, f: impl FnOnce(&mut P, &mut Ctx<'_, P::Shared>) -> R) -> Result<R> {
+    /// Lends connection `id`'s protocol a context for `f`, then carries out the
+    /// effects it asked for and arms its deadline (after a call from above, only if
+    /// the call moved it).
+    fn run_proto<R>(&mut self, id: ConnId, caller: Caller, f: impl FnOnce(&mut P, &mut Ctx<'_, P::Shared>) -> R) -> Result<R> {
         let mut fx = Effects::default();
+        let Inner { conns, pool, opts, shared, work, timers, .. } = self;
+        let c = conns.get_mut(&id).ok_or(Error::Closed)?;
         let r = {
-            let Inner { conns, pool, opts, shared, .. } = self;
-            let c = conns.get_mut(&id).ok_or(Error::Closed)?;
             let open = c.is_live();
             let connecting = c.phase == Phase::Connecting && !c.flags.has(Flags::CLOSE_NOW);
-            let Conn { recv, sendq, proto, .. } = c;
+            let Conn { recv, sendq, proto, .. } = &mut *c;
             let mut cx = Ctx::new(id, recv, sendq, pool, opts, shared, open, connecting, &mut fx);
             f(proto, &mut cx)
         };
-        self.apply(id, fx);
-        self.arm_deadline(id);
-        Ok(r)
-    }
-
-    /// Carries out what a protocol asked for during one call.
-    fn apply(&mut self, id: ConnId, mut fx: Effects) {
-        if let Some(why) = fx.take_fail() {
-            self.fail_locked(id, why.into());
-            return;
+        // The common effects are carried out on the connection at hand; closing and
+        // failing, which are rare, go through the manager.
+        if caller == Caller::GiveBack {
+            settle_recv(c, pool);
         }
-        let Some(c) = self.conns.get_mut(&id) else { return };
-        if fx.no_linger() {
-            c.flags.set(Flags::NO_LINGER);
-        }
-        if fx.nodelay() && !c.flags.has(Flags::NODELAY) {
-            if let Some(t) = c.transport() {
-                let _ = t.set_nodelay();
+        let fail = fx.take_fail();
+        if fail.is_none() {
+            apply(c, work, id, &fx);
+            if caller != Caller::Above || fx.deadline_moved() {
+                arm_deadline(c, timers, opts, id);
             }
-            c.flags.set(Flags::NODELAY);
         }
-        if fx.flush() {
-            self.schedule(id, Flags::DIRTY);
+        match fail {
+            Some(why) => self.fail_locked(id, why.into()),
+            None if fx.close() => self.close_locked(id),
+            None => {}
         }
-        if fx.input() {
-            self.schedule(id, Flags::INPUT);
-        }
-        if fx.close() {
-            self.close_locked(id);
-        }
-    }
-
-    /// While the connection is open, its timer follows the protocol's deadline.
-    fn arm_deadline(&mut self, id: ConnId) {
-        let Some(c) = self.conns.get(&id) else { return };
-        if !c.is_live() || c.is_listener() {
-            return;
-        }
-        if let Some(at) = c.proto.deadline(&self.opts) {
-            self.arm_conn_timer_by(id, at);
-        }
+        self.compact_timers();
+        Ok(r)
     }
 
     fn switch_now(&mut self, id: ConnId, next: P) {
@@ -121,8 +141,23 @@ impl<P: Stack> Inner<P> {
         // The new protocol looks at the bytes already received, and sets its own
         // deadline (the old one's no longer applies).
         self.set_conn_timer(id, None);
-        self.arm_deadline(id);
-        self.schedule(id, Flags::INPUT);
+        let Inner { conns, timers, opts, work, .. } = self;
+        if let Some(c) = conns.get_mut(&id) {
+            arm_deadline(c, timers, opts, id);
+            schedule_conn(work, c, id, Flags::INPUT);
+        }
+    }
+
+    /// A delivery's buffers are coming back: the connection reads again (its receive
+    /// buffer is settled once the protocol has put it back).
+    fn returned(&mut self, id: ConnId) {
+        if let Some(c) = self.conns.get_mut(&id) {
+            c.flags.clear(Flags::LENT);
+        }
+    }
+
+    fn switch_pending(&self, id: ConnId) -> bool {
+        !self.switches.is_empty() && self.switches.iter().any(|(c, _)| *c == id)
     }
 
     /// Carries out a switch that waited for the connection's buffers to come back.
@@ -134,5 +169,53 @@ impl<P: Stack> Inner<P> {
             let (_, next) = self.switches.swap_remove(i);
             self.switch_now(id, next);
         }
+    }
+}
+
+/// Carries out what a protocol asked for during one call (but closing and failing).
+fn apply<P: Stack>(c: &mut Conn<P>, work: &mut Vec<ConnId>, id: ConnId, fx: &Effects) {
+    if fx.no_linger() {
+        c.flags.set(Flags::NO_LINGER);
+    }
+    if fx.nodelay() && !c.flags.has(Flags::NODELAY) {
+        if let Some(t) = c.transport() {
+            let _ = t.set_nodelay();
+        }
+        c.flags.set(Flags::NODELAY);
+    }
+    if fx.flush() {
+        schedule_conn(work, c, id, Flags::DIRTY);
+    }
+    if fx.input() {
+        schedule_conn(work, c, id, Flags::INPUT);
+    }
+}
+
+/// While the connection is open, its timer follows the protocol's deadline: armed
+/// only when the deadline comes sooner than the timer would fire (a timer due sooner
+/// fires early, finds nothing due and is armed again), so steady traffic that keeps
+/// pushing a deadline back costs no heap work. A deadline already past fires at the
+/// next turn of the timers, never within the turn running now: a protocol whose
+/// deadline stays in the past cannot spin it.
+fn arm_deadline<P: Stack>(c: &mut Conn<P>, timers: &mut Timers<P>, opts: &Options, id: ConnId) {
+    if !c.is_live() || c.is_listener() {
+        return;
+    }
+    if let Some(at) = c.proto.deadline(opts) {
+        if c.timer_at.is_none_or(|t| t > at) {
+            let newly = c.timer_at.is_none();
+            let at = at.max(Instant::now());
+            c.timer_at = Some(at);
+            timers.arm_conn(id, at, newly);
+        }
+    }
+}
+
+/// The next step on input, if the connection still reads.
+fn on_input<P: Stack>(p: &mut P, cx: &mut Ctx<'_, P::Shared>) -> StepOf<P> {
+    if cx.open {
+        p.on_input(cx)
+    } else {
+        Step::Wait
     }
 }

@@ -20,7 +20,7 @@ impl<P: Stack> Reactor<P> {
     pub fn send_bytes(&self, id: ConnId, b: Bytes) -> Result<()> {
         let len = b.len();
         let mut slot = Some(b);
-        let r = self.enqueue(id, len, |q, _| q.push_bytes(slot.take().expect("called once")));
+        let r = self.enqueue(id, len, |q, pool| q.push_bytes(slot.take().expect("called once"), pool));
         drop(slot);
         r
     }
@@ -30,7 +30,7 @@ impl<P: Stack> Reactor<P> {
     /// until they are written or the connection ends.
     pub fn send_file(&self, id: ConnId, file: Arc<std::fs::File>, offset: u64, len: usize) -> Result<()> {
         let seg = FileSeg { file, offset, len };
-        self.enqueue(id, 0, |q, _| q.push_file(seg))
+        self.enqueue(id, 0, |q, pool| q.push_file(seg, pool))
     }
 
     /// Checks the memory limit against `len` more bytes, then runs `push`.

@@ -89,12 +89,16 @@ impl<P: Stack> Timers<P> {
         self.conns_armed -= 1;
     }
 
+    /// Whether dead entries outnumber live ones (then `compact`).
+    pub fn needs_compaction(&self) -> bool {
+        self.heap.len() > 64 && self.heap.len() > 2 * (self.user.len() + self.conns_armed)
+    }
+
     /// Drops dead entries once they outnumber live ones, so garbage stays
-    /// proportional to the timers alive. `conn_live` says whether a connection still
-    /// waits for that instant.
+    /// proportional to the timers alive (amortised O(1) per arm). `conn_live` says
+    /// whether a connection still waits for that instant.
     pub fn compact(&mut self, conn_live: impl Fn(ConnId, Instant) -> bool) {
-        let live = self.user.len() + self.conns_armed;
-        if self.heap.len() > 64 && self.heap.len() > 2 * live {
+        if self.needs_compaction() {
             let user = &self.user;
             self.heap.retain(|Reverse((at, key))| entry_live(user, &conn_live, *at, *key));
         }
@@ -224,21 +228,10 @@ impl<P: Stack> Inner<P> {
         self.compact_timers();
     }
 
-    /// Arms connection `id`'s timer for `at` unless it is already due sooner (it then
-    /// fires early, finds nothing due, and is armed again): steady traffic that keeps
-    /// pushing a deadline back costs no heap work.
-    ///
-    /// A deadline already past fires at the next turn of the timers, never within the
-    /// turn running now: a protocol whose deadline stays in the past cannot spin it.
-    pub(super) fn arm_conn_timer_by(&mut self, id: ConnId, at: Instant) {
-        let Some(c) = self.conns.get(&id) else { return };
-        if c.timer_at.is_some_and(|t| t <= at) {
+    pub(super) fn compact_timers(&mut self) {
+        if !self.timers.needs_compaction() {
             return;
         }
-        self.set_conn_timer(id, Some(at.max(Instant::now())));
-    }
-
-    fn compact_timers(&mut self) {
         let Inner { timers, conns, .. } = self;
         timers.compact(|id, at| conns.get(&id).is_some_and(|c| c.timer_at == Some(at)));
     }

@@ -2,7 +2,7 @@
 //! it has returned (a flush, more input to parse, a close). Each connection is on it
 //! at most once, however many things it has to do.
 
-use super::conn::{Flags, Phase};
+use super::conn::{Conn, Flags, Phase};
 use super::{Inner, Reactor};
 use crate::proto::{ConnId, Stack};
 
@@ -67,11 +67,16 @@ impl<P: Stack> Inner<P> {
     /// Sets `flag` on the connection and puts it on the work list (once).
     pub(super) fn schedule(&mut self, id: ConnId, flag: u16) {
         if let Some(c) = self.conns.get_mut(&id) {
-            c.flags.set(flag);
-            if !c.flags.has(Flags::IN_WORK) {
-                c.flags.set(Flags::IN_WORK);
-                self.work.push(id);
-            }
+            schedule_conn(&mut self.work, c, id, flag);
         }
+    }
+}
+
+/// `Inner::schedule` for a caller that holds the connection already.
+pub(super) fn schedule_conn<P: Stack>(work: &mut Vec<ConnId>, c: &mut Conn<P>, id: ConnId, flag: u16) {
+    c.flags.set(flag);
+    if !c.flags.has(Flags::IN_WORK) {
+        c.flags.set(Flags::IN_WORK);
+        work.push(id);
     }
 }

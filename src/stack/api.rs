@@ -157,7 +157,7 @@ impl Remote<AnyProto> {
     /// is gone, `Protocol` for a second answer or a step out of order. On any error
     /// `body` is released here.
     pub fn http_respond(&self, token: Token, stage: Stage, status: u16, headers: &[u8], body: Option<Bytes>) -> Result<()> {
-        if stage != Stage::Write && (!(100..=999).contains(&status) || !crate::http::response::valid_extra_headers(headers)) {
+        if stage != Stage::Write && (!(100..=999).contains(&status) || crate::http::fields::scan(headers).is_none()) {
             return Err(Error::Invalid);
         }
         let defer = &self.proto().defer;

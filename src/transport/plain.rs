@@ -140,7 +140,7 @@ mod tests {
         let big: Vec<u8> = (0..3_000_000u32).map(|i| (i % 251) as u8).collect();
         let shared = Bytes::from_vec(big.clone());
         q.push_copy(b"head:", &mut pool);
-        q.push_bytes(shared.clone());
+        q.push_bytes(shared.clone(), &mut pool);
         q.push_copy(b":tail", &mut pool);
         let total = q.queued();
         let reader = read_all(b);
@@ -210,11 +210,11 @@ mod tests {
         let (f2, d2) = temp_file(5000, 2);
         let shared = Bytes::from_vec(vec![7u8; 100_000]);
         q.push_copy(b"head:", &mut pool);
-        q.push_file(seg(&f1, 0, d1.len()));
-        q.push_bytes(shared.clone());
-        q.push_file(seg(&f2, 1000, 3000));
+        q.push_file(seg(&f1, 0, d1.len()), &mut pool);
+        q.push_bytes(shared.clone(), &mut pool);
+        q.push_file(seg(&f2, 1000, 3000), &mut pool);
         q.push_copy(b":mid:", &mut pool);
-        q.push_file(seg(&f1, 10, 5));
+        q.push_file(seg(&f1, 10, 5), &mut pool);
         q.push_copy(b":tail", &mut pool);
         let total = q.queued();
         assert_eq!(q.memory_queued(), 5 + 100_000 + 5 + 5, "file bytes are not memory");
@@ -240,7 +240,7 @@ mod tests {
         let mut pool = BufPool::default();
         let mut q = SendQueue::default();
         let (f, _) = temp_file(10, 3);
-        q.push_file(seg(&f, 0, 20));
+        q.push_file(seg(&f, 0, 20), &mut pool);
         let r = flush(&mut q, &a, &mut pool);
         assert_eq!(r.written, 10);
         assert_eq!(r.error.map(|e| e.kind()), Some(io::ErrorKind::UnexpectedEof));
