@@ -51,6 +51,50 @@
  */
 #define MAX_HEADERS 100
 
+#define NORMAL 1000
+
+#define GOING_AWAY 1001
+
+#define PROTOCOL_ERROR 1002
+
+#define UNSUPPORTED_DATA 1003
+
+/**
+ * Reported locally when a close frame had no code; never sent.
+ */
+#define NO_STATUS 1005
+
+/**
+ * Reported locally when the connection dropped without a close frame; never sent.
+ */
+#define ABNORMAL 1006
+
+#define INVALID_PAYLOAD 1007
+
+#define POLICY_VIOLATION 1008
+
+#define TOO_BIG 1009
+
+#define MANDATORY_EXTENSION 1010
+
+#define INTERNAL_ERROR 1011
+
+#define SERVICE_RESTART 1012
+
+#define TRY_AGAIN_LATER 1013
+
+#define BAD_GATEWAY 1014
+
+/**
+ * Longest possible header: 2 + 8 (64-bit length) + 4 (masking key).
+ */
+#define MAX_HEADER_LEN 14
+
+/**
+ * Largest payload of a control frame (§5.5).
+ */
+#define MAX_CONTROL_PAYLOAD 125
+
 /**
  * Success.
  */

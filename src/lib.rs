@@ -13,6 +13,7 @@ pub mod log;
 pub mod net;
 pub mod options;
 pub mod reactor;
+pub mod ws;
 
 pub mod ffi;
 
