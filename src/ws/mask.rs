@@ -11,6 +11,9 @@
 //! unaligned head to peel off and no `unsafe`. The tail (< 32 bytes) goes 8 bytes, then
 //! 1 byte at a time. `mask_bench` (ignored test) measures it.
 
+use std::cell::RefCell;
+use std::hash::{BuildHasher, Hasher, RandomState};
+
 /// Bytes processed per step of the wide loop.
 const WIDE: usize = 32;
 
@@ -44,6 +47,54 @@ pub fn apply_mask(buf: &mut [u8], key: [u8; 4], offset: usize) {
 fn rotated(key: [u8; 4], offset: usize) -> [u8; 4] {
     let s = offset % 4;
     [key[s], key[(s + 1) % 4], key[(s + 2) % 4], key[(s + 3) % 4]]
+}
+
+/// Keys drawn from the system RNG at once: one `getrandom` call per 256 client frames.
+const POOL_BYTES: usize = 1024;
+
+/// A thread's supply of masking keys. Per thread rather than per connection: a loop
+/// thread serves all its client connections from one 1 KiB buffer, and a connection
+/// carries no key state at all.
+struct KeyPool {
+    bytes: [u8; POOL_BYTES],
+    used: usize,
+}
+
+thread_local! {
+    static KEYS: RefCell<KeyPool> = const { RefCell::new(KeyPool { bytes: [0; POOL_BYTES], used: POOL_BYTES }) };
+}
+
+/// A fresh masking key for a client frame (RFC 6455 §5.3: unpredictable, from a strong
+/// source of entropy, so that a script cannot choose the bytes an intermediary sees).
+pub fn random_key() -> [u8; 4] {
+    KEYS.with(|pool| {
+        let mut pool = pool.borrow_mut();
+        if pool.used == POOL_BYTES {
+            refill(&mut pool.bytes);
+            pool.used = 0;
+        }
+        let at = pool.used;
+        pool.used += 4;
+        [pool.bytes[at], pool.bytes[at + 1], pool.bytes[at + 2], pool.bytes[at + 3]]
+    })
+}
+
+fn refill(bytes: &mut [u8; POOL_BYTES]) {
+    if getrandom::fill(bytes).is_err() {
+        fallback_fill(bytes);
+    }
+}
+
+fn fallback_fill(bytes: &mut [u8; POOL_BYTES]) {
+    // The kernel's RNG failing is not expected on any supported system; rather than
+    // panic or send predictable keys, fall back to SipHash keyed from the OS by std
+    // (`RandomState`), run over a counter: still unpredictable to the peer.
+    let state = RandomState::new();
+    for (i, chunk) in bytes.chunks_mut(8).enumerate() {
+        let mut h = state.build_hasher();
+        h.write_usize(i);
+        chunk.copy_from_slice(&h.finish().to_ne_bytes()[..chunk.len()]);
+    }
 }
 
 #[cfg(test)]
@@ -110,6 +161,21 @@ mod tests {
         assert_ne!(buf, data);
         apply_mask(&mut buf, [1, 2, 3, 4], 3);
         assert_eq!(buf, data);
+    }
+
+    #[test]
+    fn random_keys_differ_and_span_several_refills() {
+        let keys: Vec<[u8; 4]> = (0..1000).map(|_| random_key()).collect();
+        let mut distinct = keys.clone();
+        distinct.sort();
+        distinct.dedup();
+        // 1000 draws from 2^32: a repeat is possible but very unlikely (p ~ 1e-4).
+        assert!(distinct.len() >= 999, "{} distinct", distinct.len());
+        let (mut a, mut b) = ([0u8; POOL_BYTES], [0u8; POOL_BYTES]);
+        fallback_fill(&mut a);
+        fallback_fill(&mut b);
+        assert_ne!(a, b);
+        assert_ne!(a, [0u8; POOL_BYTES]);
     }
 
     /// `cargo test --release --lib ws::mask::tests::mask_bench -- --ignored --nocapture`

@@ -12,12 +12,18 @@
 //! - `deflate`: permessage-deflate negotiation and per-message (de)compression;
 //! - `codec`: the decoder and encoder that put it all together.
 
+#[cfg(test)]
+mod alloc_count;
 pub mod close;
+pub mod codec;
+pub mod deflate;
 pub mod error;
 pub mod frame;
 pub mod handshake;
 pub mod mask;
 pub mod utf8;
 
+pub use codec::{codec, Decoded, Decoder, Encoder, Frame, Item, MessageKind, Payload};
+pub use deflate::{DeflateConfig, DeflateParams};
 pub use error::Error;
 pub use frame::{OpCode, Role};
