@@ -3,6 +3,7 @@
 
 use super::error::Error;
 use super::frame::MAX_CONTROL_PAYLOAD;
+use super::stack_buf::StackBuf;
 
 /// Status codes (§7.4.1, and the IANA registry for 1012-1014).
 pub mod code {
@@ -73,29 +74,7 @@ pub fn parse_close(payload: &[u8]) -> Result<CloseFrame<'_>, Error> {
 }
 
 /// A close payload to send: at most 125 bytes, on the stack.
-#[derive(Clone, Copy)]
-pub struct ClosePayload {
-    bytes: [u8; MAX_CONTROL_PAYLOAD],
-    len: u8,
-}
-
-impl ClosePayload {
-    /// An empty payload (a close without a code).
-    pub const fn empty() -> ClosePayload {
-        ClosePayload { bytes: [0; MAX_CONTROL_PAYLOAD], len: 0 }
-    }
-
-    pub fn as_slice(&self) -> &[u8] {
-        &self.bytes[..self.len as usize]
-    }
-}
-
-impl std::ops::Deref for ClosePayload {
-    type Target = [u8];
-    fn deref(&self) -> &[u8] {
-        self.as_slice()
-    }
-}
+pub type ClosePayload = StackBuf<MAX_CONTROL_PAYLOAD>;
 
 /// Builds a close payload. `None` if `code` may not be sent (see [`is_valid_code`]).
 /// A reason longer than the 123 bytes that fit is cut at a character boundary: a
@@ -108,10 +87,9 @@ pub fn build_close(code: u16, reason: &str) -> Option<ClosePayload> {
     while !reason.is_char_boundary(cut) {
         cut -= 1;
     }
-    let mut p = ClosePayload::empty();
-    p.bytes[..2].copy_from_slice(&code.to_be_bytes());
-    p.bytes[2..2 + cut].copy_from_slice(&reason.as_bytes()[..cut]);
-    p.len = (2 + cut) as u8;
+    let mut p = ClosePayload::new();
+    p.push(&code.to_be_bytes());
+    p.push(&reason.as_bytes()[..cut]);
     Some(p)
 }
 

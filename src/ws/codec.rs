@@ -59,6 +59,7 @@ use super::deflate::{Compressor, Decompressor, DeflateConfig, DeflateParams};
 use super::error::Error;
 use super::frame::{decode_header, encode_header, FrameHeader, HeaderBuf, OpCode, Role, MAX_CONTROL_PAYLOAD};
 use super::mask::{apply_mask, random_key};
+use super::stack_buf::StackBuf;
 use super::utf8::Utf8Validator;
 use std::ops::Range;
 
@@ -409,30 +410,7 @@ pub struct Frame<'a> {
 }
 
 /// A whole control frame (header and payload, masked for a client), on the stack.
-#[derive(Clone, Copy)]
-pub struct ControlFrame {
-    bytes: [u8; 6 + MAX_CONTROL_PAYLOAD],
-    len: u8,
-}
-
-impl ControlFrame {
-    pub fn as_slice(&self) -> &[u8] {
-        &self.bytes[..self.len as usize]
-    }
-}
-
-impl std::ops::Deref for ControlFrame {
-    type Target = [u8];
-    fn deref(&self) -> &[u8] {
-        self.as_slice()
-    }
-}
-
-impl std::fmt::Debug for ControlFrame {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "ControlFrame({:02x?})", self.as_slice())
-    }
-}
+pub type ControlFrame = StackBuf<{ 6 + MAX_CONTROL_PAYLOAD }>;
 
 /// Compression settings of the sending side.
 struct SendDeflate {
@@ -525,12 +503,11 @@ impl Encoder {
         }
         let key = (self.role == Role::Client).then(random_key);
         let header = encode_header(opcode, true, false, data.len() as u64, key);
-        let mut f = ControlFrame { bytes: [0; 6 + MAX_CONTROL_PAYLOAD], len: (header.len() + data.len()) as u8 };
-        f.bytes[..header.len()].copy_from_slice(&header);
-        let payload = &mut f.bytes[header.len()..header.len() + data.len()];
-        payload.copy_from_slice(data);
+        let mut f = ControlFrame::new();
+        f.push(&header);
+        f.push(data);
         if let Some(key) = key {
-            apply_mask(payload, key, 0);
+            apply_mask(&mut f.as_mut_slice()[header.len()..], key, 0);
         }
         Some(f)
     }
@@ -976,6 +953,35 @@ mod tests {
                 at += consumed;
             }
         }
+    }
+
+    /// Decode throughput: `cargo test --release --lib ws::codec::tests::codec_bench --
+    /// --ignored --nocapture`. Prints, asserts nothing about time.
+    #[test]
+    #[ignore]
+    fn codec_bench() {
+        let small: Vec<u8> = (0..10_000).flat_map(|i| client_frame(1, true, false, format!("{{\"n\":{i:08},\"pad\":\"abcdefghijklmnop\"}}").as_bytes())).collect();
+        let big = client_frame(1, true, false, &"é".repeat(4 << 20).into_bytes());
+        let mut dec = server_decoder();
+        let t = std::time::Instant::now();
+        let mut msgs = 0;
+        for _ in 0..100 {
+            let mut wire = small.clone();
+            let mut at = 0;
+            while let Ok(Decoded { consumed, item: Some(_) }) = dec.decode(&mut wire[at..]) {
+                at += consumed;
+                msgs += 1;
+            }
+        }
+        let per = t.elapsed().as_nanos() as f64 / msgs as f64;
+        let t = std::time::Instant::now();
+        let rounds = 20;
+        for _ in 0..rounds {
+            let mut wire = big.clone();
+            assert!(dec.decode(&mut wire).unwrap().item.is_some());
+        }
+        let gbps = (rounds * big.len()) as f64 / t.elapsed().as_secs_f64() / 1e9;
+        println!("small text messages: {per:.0} ns each (incl. a copy of the input); 8 MiB text frame: {gbps:.2} GB/s unmask+UTF-8 (incl. copy)");
     }
 
     #[test]

@@ -11,6 +11,7 @@
 //! untouched ([`encode_header`]).
 
 use super::error::Error;
+use super::stack_buf::StackBuf;
 
 /// Longest possible header: 2 + 8 (64-bit length) + 4 (masking key).
 pub const MAX_HEADER_LEN: usize = 14;
@@ -156,54 +157,27 @@ fn check_first_byte(b0: u8, deflate: bool) -> Result<OpCode, Error> {
 }
 
 /// An encoded header: up to 14 bytes on the stack.
-#[derive(Clone, Copy)]
-pub struct HeaderBuf {
-    bytes: [u8; MAX_HEADER_LEN],
-    len: u8,
-}
-
-impl HeaderBuf {
-    pub fn as_slice(&self) -> &[u8] {
-        &self.bytes[..self.len as usize]
-    }
-}
-
-impl std::ops::Deref for HeaderBuf {
-    type Target = [u8];
-    fn deref(&self) -> &[u8] {
-        self.as_slice()
-    }
-}
-
-impl std::fmt::Debug for HeaderBuf {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "HeaderBuf({:02x?})", self.as_slice())
-    }
-}
+pub type HeaderBuf = StackBuf<MAX_HEADER_LEN>;
 
 /// Encodes a header with the shortest length encoding. `mask` is the client's key
 /// (the payload must then be masked with it separately, see `mask::apply_mask`).
 pub fn encode_header(opcode: OpCode, fin: bool, rsv1: bool, payload_len: u64, mask: Option<[u8; 4]>) -> HeaderBuf {
-    let mut bytes = [0u8; MAX_HEADER_LEN];
-    bytes[0] = opcode.bits() | if fin { FIN } else { 0 } | if rsv1 { RSV1 } else { 0 };
+    let mut h = HeaderBuf::new();
+    let b0 = opcode.bits() | if fin { FIN } else { 0 } | if rsv1 { RSV1 } else { 0 };
     let mask_bit = if mask.is_some() { MASK } else { 0 };
-    let mut len = 2;
     if payload_len < 126 {
-        bytes[1] = mask_bit | payload_len as u8;
+        h.push(&[b0, mask_bit | payload_len as u8]);
     } else if payload_len <= u16::MAX as u64 {
-        bytes[1] = mask_bit | 126;
-        bytes[2..4].copy_from_slice(&(payload_len as u16).to_be_bytes());
-        len = 4;
+        h.push(&[b0, mask_bit | 126]);
+        h.push(&(payload_len as u16).to_be_bytes());
     } else {
-        bytes[1] = mask_bit | 127;
-        bytes[2..10].copy_from_slice(&payload_len.to_be_bytes());
-        len = 10;
+        h.push(&[b0, mask_bit | 127]);
+        h.push(&payload_len.to_be_bytes());
     }
     if let Some(key) = mask {
-        bytes[len..len + 4].copy_from_slice(&key);
-        len += 4;
+        h.push(&key);
     }
-    HeaderBuf { bytes, len: len as u8 }
+    h
 }
 
 #[cfg(test)]

@@ -10,6 +10,7 @@
 //! - `close`: close payloads and status codes;
 //! - `handshake`: accept keys, header token lists, subprotocols, client keys;
 //! - `deflate`: permessage-deflate negotiation and per-message (de)compression;
+//! - `stack_buf`: the small stack buffers headers and control frames are built in;
 //! - `codec`: the decoder and encoder that put it all together.
 
 #[cfg(test)]
@@ -21,9 +22,10 @@ pub mod error;
 pub mod frame;
 pub mod handshake;
 pub mod mask;
+pub mod stack_buf;
 pub mod utf8;
 
-pub use codec::{codec, Decoded, Decoder, Encoder, Frame, Item, MessageKind, Payload};
+pub use codec::{codec, ControlFrame, Decoded, Decoder, Encoder, Frame, Item, MessageKind, Payload};
 pub use deflate::{DeflateConfig, DeflateParams};
 pub use error::Error;
 pub use frame::{OpCode, Role};
