@@ -156,7 +156,8 @@
 #define TERN_OPT_DEFER_TIMEOUT_MS 8
 
 /**
- * Largest WebSocket message, bytes.
+ * Largest WebSocket message received (after inflating), bytes (default 1 MiB);
+ * past it the connection is closed with 1009.
  */
 #define TERN_OPT_MAX_WS_MESSAGE 9
 
@@ -200,6 +201,32 @@
  * 0 (default): such requests get 403. `..` and its encodings are refused either way.
  */
 #define TERN_OPT_FOLLOW_SYMLINKS_OUT 16
+
+/**
+ * permessage-deflate (RFC 7692) on WebSocket servers, when the client offers it:
+ * 0 (default) off; 1 on, without context takeover either way (no compressor state
+ * kept between messages: little memory per connection); 2 on, with context
+ * takeover when the client allows it (better ratio, about 400 KiB per connection).
+ */
+#define TERN_OPT_WS_DEFLATE 21
+
+/**
+ * 1: WebSocket clients offer permessage-deflate (without context takeover); 0
+ * (default): they do not.
+ */
+#define TERN_OPT_WS_CLIENT_DEFLATE 22
+
+/**
+ * A WebSocket client's handshake must be answered within this long (ms, default
+ * 10000).
+ */
+#define TERN_OPT_WS_HANDSHAKE_TIMEOUT_MS 23
+
+/**
+ * After tern_ws_close (or the peer's close), the closing handshake must finish
+ * within this long, else the connection is closed anyway (ms, default 5000).
+ */
+#define TERN_OPT_WS_CLOSE_TIMEOUT_MS 24
 
 /**
  * Something failed; ev_data is a `const char *` message. TERN_EV_CLOSE follows.
@@ -249,17 +276,24 @@
 #define TERN_EV_HTTP_MSG 8
 
 /**
- * ev_data is a `tern_http_msg *` (the upgrade request).
+ * The connection speaks WebSocket from now on: on a server, once after the
+ * TERN_EV_HTTP_MSG handler that called tern_ws_upgrade returns (the 101 is queued by
+ * then), ev_data the upgrade request (`tern_http_msg *`); on a client, once after a
+ * valid 101, ev_data that answer (tern_http_status gives 101). From this event on the
+ * tern_ws_* send functions work and the HTTP reply functions return TERN_EPROTO.
  */
 #define TERN_EV_WS_OPEN 9
 
 /**
- * ev_data is a `tern_ws_msg *`.
+ * ev_data is a `tern_ws_msg *`: one whole text or binary message (fragments
+ * reassembled, inflated, text validated UTF-8), valid during the event.
  */
 #define TERN_EV_WS_MSG 10
 
 /**
- * ev_data is a `tern_ws_msg *` (ping, pong or close).
+ * ev_data is a `tern_ws_msg *`: a ping (answered with a pong already), a pong, or
+ * the peer's close (data: its 2-byte code and reason as received; answered with the
+ * same code already; TERN_EV_CLOSE follows).
  */
 #define TERN_EV_WS_CTL 11
 
@@ -412,6 +446,16 @@ typedef struct {
   uint64_t conn;
   uint64_t seq;
 } tern_http_token;
+
+/**
+ * ev_data of TERN_EV_WS_MSG (a whole text or binary message) and TERN_EV_WS_CTL (a
+ * ping, pong or close from the peer, already answered; a close's data is its 2-byte
+ * code and its reason, as received). `data` is valid during the event only.
+ */
+typedef struct {
+  int op;
+  tern_str data;
+} tern_ws_msg;
 
 #ifdef __cplusplus
 extern "C" {
@@ -634,6 +678,87 @@ int tern_conn_peer_addr(const tern_conn *c, char *buf, size_t len);
 int tern_conn_local_addr(const tern_conn *c, char *buf, size_t len);
 
 /**
+ * Inside TERN_EV_HTTP_MSG for `h`: answers the WebSocket upgrade request with 101
+ * (plus the extra `headers`, lines each ending in "\r\n", or NULL: e.g. the chosen
+ * `Sec-WebSocket-Protocol`) and makes the connection speak WebSocket once the
+ * handler returns; its next event is TERN_EV_WS_OPEN (ev_data: this request). The
+ * handshake is checked: GET over HTTP/1.1, `Upgrade: websocket`, a Connection token
+ * `upgrade`, `Sec-WebSocket-Version: 13` (else 426 with `Sec-WebSocket-Version: 13`)
+ * and a 16-byte base64 `Sec-WebSocket-Key` (else 400): a bad one is answered by
+ * tern, the connection closes after that answer, and this returns TERN_EINVAL. With
+ * TERN_OPT_WS_DEFLATE, permessage-deflate is agreed when the client offers it.
+ * Bytes the client sent after the request are its first frames. TERN_EPROTO if `h`
+ * is not the oldest unanswered request, or others were read after it. Loop thread.
+ */
+int tern_ws_upgrade(tern_conn *c, const tern_http_msg *h, const char *headers);
+
+/**
+ * Connects to a WebSocket server at `url` ("ws://host[:port]/path?query", port 80
+ * by default; names resolved off the loop thread). Events: OPEN, CONNECT, then
+ * TERN_EV_WS_OPEN (ev_data: the server's 101 as a `tern_http_msg *`) once its
+ * handshake checks out (status, Upgrade, Connection, the accept value); a refused or
+ * invalid answer, or none within TERN_OPT_WS_HANDSHAKE_TIMEOUT_MS, is TERN_EV_ERROR
+ * then TERN_EV_CLOSE. With TERN_OPT_WS_CLIENT_DEFLATE it offers permessage-deflate.
+ * Messages may be sent from TERN_EV_WS_OPEN on. NULL on a bad URL (TERN_EINVAL).
+ * Loop thread.
+ */
+tern_conn *tern_ws_connect(tern_mgr *m, const char *url, tern_handler fn, void *user);
+
+/**
+ * Sends a copy of `len` bytes at `data` as one message (TERN_WS_TEXT: must be
+ * UTF-8; TERN_WS_BINARY) or control frame (TERN_WS_PING, TERN_WS_PONG: at most 125
+ * bytes; TERN_WS_CLOSE: a 2-byte code and a reason, or nothing: as tern_ws_close).
+ * TERN_EINVAL for a bad op or payload, TERN_EPROTO on a connection that is not (yet)
+ * a WebSocket, TERN_ECLOSED once a close was sent or received, TERN_EFULL past
+ * TERN_OPT_MAX_SEND_QUEUE (the connection is then closed with TERN_EV_ERROR).
+ * Loop thread.
+ */
+int tern_ws_send(tern_conn *c, int op, const void *data, size_t len);
+
+/**
+ * Like tern_ws_send with the payload in `take` (consumed whatever this returns): a
+ * server sends it without copying (the frame header is separate), so one buffer
+ * shared (tern_bytes_share) across many connections is never copied per
+ * connection; its free callback runs once every connection wrote it or dropped it.
+ * Loop thread.
+ */
+int tern_ws_send_bytes(tern_conn *c, int op, tern_bytes *take);
+
+/**
+ * Starts the closing handshake: queues a close frame with `code` (0: none) and
+ * `reason` (NULL: none; cut to fit a control frame), waits at most
+ * TERN_OPT_WS_CLOSE_TIMEOUT_MS for the peer's close, then the connection closes
+ * (a server closes TCP first); TERN_EV_CLOSE follows. TERN_EINVAL for a code that
+ * may not be sent (1005, 1006, 1015, unassigned ones). Closing twice is fine.
+ * Loop thread.
+ */
+int tern_ws_close(tern_conn *c, int code, const char *reason);
+
+/**
+ * Adds WebSocket connection `c` to `topic` (a NUL-terminated name, copied), so that
+ * tern_ws_publish and tern_remote_ws_publish reach it; it leaves by itself when it
+ * closes. Subscribing twice is fine. TERN_EFULL past 64 topics per connection.
+ * Loop thread.
+ */
+int tern_ws_subscribe(tern_conn *c, const char *topic);
+
+/**
+ * Takes `c` out of `topic`: TERN_OK, or TERN_ENOTFOUND if it was not in it.
+ * Loop thread.
+ */
+int tern_ws_unsubscribe(tern_conn *c, const char *topic);
+
+/**
+ * Sends `take` (consumed) as one message with opcode `op` (TERN_WS_TEXT or
+ * TERN_WS_BINARY) to every subscriber of `topic`: one frame, queued by reference on
+ * every connection. Returns how many subscribers it was queued to (0 if none), or a
+ * TERN_E* code. A subscriber whose queue passes TERN_OPT_MAX_SEND_QUEUE is closed
+ * with TERN_EV_ERROR; the others are unaffected. Loop thread (from other threads:
+ * tern_remote_ws_publish).
+ */
+int tern_ws_publish(tern_mgr *m, const char *topic, int op, tern_bytes *take);
+
+/**
  * Calls `fn(user)` after `ms` milliseconds (flags: TERN_TIMER_REPEAT,
  * TERN_TIMER_RUN_NOW). Returns the timer's id, or 0 on error (tern_last_error:
  * TERN_EINVAL for a NULL fn or unknown flags). Timers cost O(log n). A timer may
@@ -675,12 +800,22 @@ int tern_remote_send(tern_remote *r, tern_conn_id id, tern_bytes *take);
 
 /**
  * Like tern_remote_send, framed as one WebSocket message with opcode `op`
- * (TERN_WS_TEXT, TERN_WS_BINARY, TERN_WS_PING, TERN_WS_PONG, TERN_WS_CLOSE).
- * WebSocket is not implemented in this version: returns TERN_EPROTO (TERN_ECLOSED
- * once the manager is freed, TERN_EINVAL for an unknown op or a NULL remote) and
- * releases `take`. Any thread.
+ * (TERN_WS_TEXT: must be UTF-8, checked here; TERN_WS_BINARY; TERN_WS_PING,
+ * TERN_WS_PONG, TERN_WS_CLOSE: at most 125 bytes). `take` is consumed whatever this
+ * returns. On a connection that is gone or not a WebSocket when the loop gets it, the
+ * buffer is released there. Order is kept per remote and connection. Any thread.
  */
 int tern_remote_ws_send(tern_remote *r, tern_conn_id id, int op, tern_bytes *take);
+
+/**
+ * Publishes `take` (consumed) as one message with opcode `op` (TERN_WS_TEXT, UTF-8
+ * checked here, or TERN_WS_BINARY) to every WebSocket connection subscribed to
+ * `topic` (tern_ws_subscribe) when the loop handles it: one frame queued by
+ * reference on each, its free callback run once all of them wrote it or dropped it.
+ * TERN_OK once posted; TERN_EFULL past TERN_OPT_MAX_POSTED; TERN_ECLOSED after the
+ * manager was freed. Order is kept with this remote's other posts. Any thread.
+ */
+int tern_remote_ws_publish(tern_remote *r, const char *topic, int op, tern_bytes *take);
 
 /**
  * Delivers TERN_EV_WAKEUP to connection `id` on the loop thread, with the bytes of

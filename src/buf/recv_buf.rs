@@ -37,6 +37,11 @@ impl RecvBuf {
         &self.buf[self.start..]
     }
 
+    /// The unconsumed bytes, to change in place (unmasking WebSocket payloads).
+    pub fn data_mut(&mut self) -> &mut [u8] {
+        &mut self.buf[self.start..]
+    }
+
     pub fn len(&self) -> usize {
         self.buf.len() - self.start
     }

@@ -77,11 +77,18 @@ pub const TERN_EV_CLOSE: c_int = 7;
 /// answered or TERN_OPT_DEFER_TIMEOUT_MS passes: then tern answers 503 and closes
 /// the connection.
 pub const TERN_EV_HTTP_MSG: c_int = 8;
-/// ev_data is a `tern_http_msg *` (the upgrade request).
+/// The connection speaks WebSocket from now on: on a server, once after the
+/// TERN_EV_HTTP_MSG handler that called tern_ws_upgrade returns (the 101 is queued by
+/// then), ev_data the upgrade request (`tern_http_msg *`); on a client, once after a
+/// valid 101, ev_data that answer (tern_http_status gives 101). From this event on the
+/// tern_ws_* send functions work and the HTTP reply functions return TERN_EPROTO.
 pub const TERN_EV_WS_OPEN: c_int = 9;
-/// ev_data is a `tern_ws_msg *`.
+/// ev_data is a `tern_ws_msg *`: one whole text or binary message (fragments
+/// reassembled, inflated, text validated UTF-8), valid during the event.
 pub const TERN_EV_WS_MSG: c_int = 10;
-/// ev_data is a `tern_ws_msg *` (ping, pong or close).
+/// ev_data is a `tern_ws_msg *`: a ping (answered with a pong already), a pong, or
+/// the peer's close (data: its 2-byte code and reason as received; answered with the
+/// same code already; TERN_EV_CLOSE follows).
 pub const TERN_EV_WS_CTL: c_int = 11;
 /// ev_data is a `tern_str *`: the bytes given to tern_remote_wakeup ({NULL,0} if none).
 pub const TERN_EV_WAKEUP: c_int = 12;
@@ -137,7 +144,11 @@ fn deliver(f: unsafe extern "C" fn(*mut tern_conn, c_int, *mut c_void, *mut c_vo
             let mut s = tern_str::from_slice(data);
             unsafe { f(c, code, &mut s as *mut tern_str as *mut c_void, user) }
         }
-        Event::Proto(ProtoEvent::HttpMsg(m) | ProtoEvent::HttpHead(m)) => {
+        Event::Proto(ProtoEvent::WsMsg(w) | ProtoEvent::WsCtl(w)) => {
+            let mut msg = super::ws::tern_ws_msg { op: c_int::from(w.op), data: tern_str::from_slice(w.data) };
+            unsafe { f(c, code, &mut msg as *mut super::ws::tern_ws_msg as *mut c_void, user) }
+        }
+        Event::Proto(ProtoEvent::HttpMsg(m) | ProtoEvent::HttpHead(m) | ProtoEvent::WsOpen(m)) => {
             let p = m as *const crate::http::msg::HttpMsg<'_> as *mut c_void;
             unsafe { f(c, code, p, user) }
         }

@@ -36,7 +36,8 @@ pub const TERN_OPT_MAX_SEND_QUEUE: c_int = 6;
 pub const TERN_OPT_MAX_POSTED: c_int = 7;
 /// A deferred HTTP request not answered within this long gets 503 (ms).
 pub const TERN_OPT_DEFER_TIMEOUT_MS: c_int = 8;
-/// Largest WebSocket message, bytes.
+/// Largest WebSocket message received (after inflating), bytes (default 1 MiB);
+/// past it the connection is closed with 1009.
 pub const TERN_OPT_MAX_WS_MESSAGE: c_int = 9;
 /// An outgoing connection must be established within this long (ms, default 15000).
 pub const TERN_OPT_CONNECT_TIMEOUT_MS: c_int = 10;
@@ -58,6 +59,20 @@ pub const TERN_OPT_DIR_LISTING: c_int = 15;
 /// 1: tern_http_serve_dir follows symlinks that lead out of the root directory;
 /// 0 (default): such requests get 403. `..` and its encodings are refused either way.
 pub const TERN_OPT_FOLLOW_SYMLINKS_OUT: c_int = 16;
+/// permessage-deflate (RFC 7692) on WebSocket servers, when the client offers it:
+/// 0 (default) off; 1 on, without context takeover either way (no compressor state
+/// kept between messages: little memory per connection); 2 on, with context
+/// takeover when the client allows it (better ratio, about 400 KiB per connection).
+pub const TERN_OPT_WS_DEFLATE: c_int = 21;
+/// 1: WebSocket clients offer permessage-deflate (without context takeover); 0
+/// (default): they do not.
+pub const TERN_OPT_WS_CLIENT_DEFLATE: c_int = 22;
+/// A WebSocket client's handshake must be answered within this long (ms, default
+/// 10000).
+pub const TERN_OPT_WS_HANDSHAKE_TIMEOUT_MS: c_int = 23;
+/// After tern_ws_close (or the peer's close), the closing handshake must finish
+/// within this long, else the connection is closed anyway (ms, default 5000).
+pub const TERN_OPT_WS_CLOSE_TIMEOUT_MS: c_int = 24;
 
 // The header's numbers are the core's.
 const _: () = {
@@ -77,6 +92,10 @@ const _: () = {
     assert!(TERN_OPT_MAX_STREAM_BODY_BYTES == Opt::MaxStreamBodyBytes as c_int);
     assert!(TERN_OPT_DIR_LISTING == Opt::DirListing as c_int);
     assert!(TERN_OPT_FOLLOW_SYMLINKS_OUT == Opt::FollowSymlinksOut as c_int);
+    assert!(TERN_OPT_WS_DEFLATE == Opt::WsDeflate as c_int);
+    assert!(TERN_OPT_WS_CLIENT_DEFLATE == Opt::WsClientDeflate as c_int);
+    assert!(TERN_OPT_WS_HANDSHAKE_TIMEOUT_MS == Opt::WsHandshakeTimeoutMs as c_int);
+    assert!(TERN_OPT_WS_CLOSE_TIMEOUT_MS == Opt::WsCloseTimeoutMs as c_int);
 };
 
 pub(crate) fn mgr<'a>(m: *const tern_mgr) -> Option<&'a Manager> {

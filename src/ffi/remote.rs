@@ -4,10 +4,9 @@ use super::boundary::{from_boxed, handle_or_null, status, to_boxed, try_ref, Cas
 use super::bytes::{take_ref, tern_bytes};
 use super::conn::tern_conn_id;
 use super::mgr::{mgr, tern_mgr};
-use super::ws::{TERN_WS_BINARY, TERN_WS_CLOSE, TERN_WS_PING, TERN_WS_PONG, TERN_WS_TEXT};
 use crate::error::Error;
 use crate::{Manager, Msg, Remote};
-use std::ffi::{c_int, c_void};
+use std::ffi::{c_char, c_int, c_void};
 
 /// A thread-safe handle to post to one manager (a handle; free it with
 /// tern_remote_free). Stays valid after the manager is freed: calls then return
@@ -70,21 +69,35 @@ pub extern "C" fn tern_remote_send(r: *mut tern_remote, id: tern_conn_id, take: 
 }
 
 /// Like tern_remote_send, framed as one WebSocket message with opcode `op`
-/// (TERN_WS_TEXT, TERN_WS_BINARY, TERN_WS_PING, TERN_WS_PONG, TERN_WS_CLOSE).
-/// WebSocket is not implemented in this version: returns TERN_EPROTO (TERN_ECLOSED
-/// once the manager is freed, TERN_EINVAL for an unknown op or a NULL remote) and
-/// releases `take`. Any thread.
+/// (TERN_WS_TEXT: must be UTF-8, checked here; TERN_WS_BINARY; TERN_WS_PING,
+/// TERN_WS_PONG, TERN_WS_CLOSE: at most 125 bytes). `take` is consumed whatever this
+/// returns. On a connection that is gone or not a WebSocket when the loop gets it, the
+/// buffer is released there. Order is kept per remote and connection. Any thread.
 #[no_mangle]
 pub extern "C" fn tern_remote_ws_send(r: *mut tern_remote, id: tern_conn_id, op: c_int, take: *mut tern_bytes) -> c_int {
     boundary! {
         let b = take_ref(take);
-        let _ = id;
-        let Some(r) = remote(r) else { return Error::Invalid.code() };
-        if ![TERN_WS_TEXT, TERN_WS_BINARY, TERN_WS_CLOSE, TERN_WS_PING, TERN_WS_PONG].contains(&op) || b.is_none() {
-            return Error::Invalid.code();
-        }
-        drop(b);
-        if r.is_closed() { Error::Closed.code() } else { Error::Protocol.code() }
+        status((|| {
+            let r = remote(r).ok_or(Error::Invalid)?;
+            r.ws_send(id, super::ws::op_u8(op)?, b.ok_or(Error::Invalid)?)
+        })())
+    }
+}
+
+/// Publishes `take` (consumed) as one message with opcode `op` (TERN_WS_TEXT, UTF-8
+/// checked here, or TERN_WS_BINARY) to every WebSocket connection subscribed to
+/// `topic` (tern_ws_subscribe) when the loop handles it: one frame queued by
+/// reference on each, its free callback run once all of them wrote it or dropped it.
+/// TERN_OK once posted; TERN_EFULL past TERN_OPT_MAX_POSTED; TERN_ECLOSED after the
+/// manager was freed. Order is kept with this remote's other posts. Any thread.
+#[no_mangle]
+pub extern "C" fn tern_remote_ws_publish(r: *mut tern_remote, topic: *const c_char, op: c_int, take: *mut tern_bytes) -> c_int {
+    boundary! {
+        let b = take_ref(take);
+        status((|| {
+            let r = remote(r).ok_or(Error::Invalid)?;
+            r.ws_publish(super::boundary::c_str(topic)?, super::ws::op_u8(op)?, b.ok_or(Error::Invalid)?)
+        })())
     }
 }
 

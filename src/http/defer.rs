@@ -11,6 +11,7 @@ use std::collections::HashMap;
 pub type Token = (u64, u64);
 
 /// One step of the answer to a deferred request, posted by a remote to the loop.
+#[derive(Clone)]
 pub struct Answer {
     pub token: Token,
     pub stage: Stage,

@@ -35,6 +35,18 @@ impl<'a> HttpMsg<'a> {
         self.head.header(self.buf, name)
     }
 
+    /// Every value of the fields called `name`, in order (a list split over several
+    /// field lines is one list).
+    pub fn header_values<'n>(&'n self, name: &'n [u8]) -> impl Iterator<Item = &'a [u8]> + 'n {
+        let buf = self.buf;
+        self.head.headers.iter().filter(move |(n, _)| n.of(buf).eq_ignore_ascii_case(name)).map(move |(_, v)| v.of(buf))
+    }
+
+    /// Bytes of the head (request line or status line, fields, blank line).
+    pub fn head_bytes(&self) -> &'a [u8] {
+        &self.buf[..self.head.len]
+    }
+
     pub fn header_count(&self) -> usize {
         self.head.headers.len()
     }

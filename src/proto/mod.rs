@@ -61,8 +61,10 @@ pub trait Protocol: Sized + 'static {
     type Shared: Default + 'static;
     /// The part of that state other threads may use (through a remote).
     type Remote: Send + Sync + 'static;
-    /// A message for one connection, posted from another thread.
-    type Posted: Send + 'static;
+    /// A message for one connection (or, through `recipients`, for many), posted
+    /// from another thread. Cloned once per recipient of a fan-out: keep it cheap to
+    /// clone (shared buffers).
+    type Posted: Send + Clone + 'static;
     /// What `on_input` asks to deliver.
     type Delivery;
     /// The buffers a delivery moves out of the connection while the handler runs.
@@ -92,6 +94,12 @@ pub trait Protocol: Sized + 'static {
 
     /// A message a remote posted for this connection.
     fn on_posted(&mut self, cx: &mut Ctx<'_, Self::Shared>, msg: Self::Posted) -> Step<Self::Delivery, Self::Upgrade>;
+
+    /// For a message posted for many connections (a publish to a topic): the ids of
+    /// the connections it is for, appended to `out`. Each gets `on_posted` with a
+    /// clone of it; the steps they return are not followed (a fan-out delivers
+    /// nothing to handlers).
+    fn recipients(_shared: &Self::Shared, _msg: &Self::Posted, _out: &mut Vec<ConnId>) {}
 
     /// The connection ends, or switches away from this protocol: give back whatever
     /// was registered for it (tokens, pooled state).
@@ -146,6 +154,8 @@ pub trait Protocol: Sized + 'static {
 pub struct Effects {
     bits: u8,
     fail: Option<Box<str>>,
+    /// Reported as ERROR before CLOSE, without discarding what is queued.
+    error: Option<Box<str>>,
 }
 
 impl Effects {
@@ -184,6 +194,10 @@ impl Effects {
     /// Why the connection must fail (ERROR, queue discarded, CLOSE), if it must.
     pub fn take_fail(&mut self) -> Option<Box<str>> {
         self.fail.take()
+    }
+    /// An error to report at the close, the queue still written first.
+    pub fn take_error(&mut self) -> Option<Box<str>> {
+        self.error.take()
     }
 }
 
@@ -256,6 +270,13 @@ impl<'a, S> Ctx<'a, S> {
         self.fx.bits |= Effects::CLOSE;
         self.open = false;
         self.connecting = false;
+    }
+
+    /// Close gracefully (what is queued, say a WebSocket close frame, still goes out)
+    /// and report `why` as ERROR before CLOSE.
+    pub fn close_with_error(&mut self, why: impl Into<Box<str>>) {
+        self.fx.error.get_or_insert(why.into());
+        self.close();
     }
 
     /// Close with an error: ERROR(`why`), the queue discarded, then CLOSE.

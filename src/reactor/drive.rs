@@ -59,6 +59,24 @@ impl<P: Stack> Reactor<P> {
         }
     }
 
+    /// Hands `msg` to every connection `Protocol::recipients` names, each with its own
+    /// clone, in one borrow: no handler runs. Loop thread (remotes post it as
+    /// `Msg::Fanout`).
+    /// Returns how many connections it was for.
+    pub fn fanout(&self, msg: P::Posted) -> usize {
+        let mut guard = self.inner.borrow_mut();
+        let inner = &mut *guard;
+        let mut ids = std::mem::take(&mut inner.fanout_ids);
+        P::recipients(&inner.shared, &msg, &mut ids);
+        let n = ids.len();
+        for id in ids.drain(..) {
+            let m = msg.clone();
+            let _ = inner.run_proto(id, Caller::Above, |p, cx| p.on_posted(cx, m));
+        }
+        inner.fanout_ids = ids;
+        n
+    }
+
     /// New input (or an earlier ask to look again).
     pub(super) fn drive_input(&self, id: ConnId) {
         self.drive(id, on_input);
@@ -116,6 +134,9 @@ impl<P: Stack> Inner<P> {
         // failing, which are rare, go through the manager.
         if caller == Caller::GiveBack {
             settle_recv(c, pool);
+        }
+        if let Some(e) = fx.take_error() {
+            c.close_error.get_or_insert(e);
         }
         let fail = fx.take_fail();
         if fail.is_none() {

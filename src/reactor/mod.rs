@@ -90,6 +90,8 @@ pub(crate) struct Inner<P: Stack> {
     /// Protocol switches asked for while the connection's buffers were lent; carried
     /// out when they come back.
     switches: Vec<(ConnId, P)>,
+    /// The recipients of a fan-out, reused (no allocation per publish).
+    fanout_ids: Vec<ConnId>,
 }
 
 /// An event loop and every connection on it. Single-threaded: it belongs to the
@@ -139,6 +141,7 @@ impl<P: Stack> Reactor<P> {
                 accepted: 0,
                 read_left: 0,
                 switches: Vec::new(),
+                fanout_ids: Vec::new(),
             }),
             hub: OnceCell::new(),
             polling: Cell::new(false),

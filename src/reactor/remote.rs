@@ -25,6 +25,8 @@ pub enum Msg<P: Stack> {
     Call(Call<P>),
     /// For the protocol of connection `ConnId` (a deferred HTTP answer, ...).
     Proto(ConnId, P::Posted),
+    /// For every connection `Protocol::recipients` names (a publish to a topic).
+    Fanout(P::Posted),
 }
 
 struct Shared<P: Stack> {
@@ -181,6 +183,9 @@ impl<P: Stack> Reactor<P> {
                 f(self);
             }
             Msg::Proto(id, m) => self.drive(id, |p, cx| p.on_posted(cx, m)),
+            Msg::Fanout(m) => {
+                self.fanout(m);
+            }
         }
     }
 }

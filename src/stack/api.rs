@@ -136,14 +136,6 @@ impl Reactor<AnyProto> {
         self.http_server(id, |s, cx| s.answer_last(cx, status, headers))?;
         self.switch_protocol(id, AnyProto::Raw(Raw))
     }
-
-    /// Queues `b` as one WebSocket message. No connection speaks WebSocket until the
-    /// ws layer exists, so this refuses (releasing `b`) for every connection.
-    pub fn ws_send_bytes(&self, id: ConnId, _op: u8, b: Bytes) -> Result<()> {
-        drop(b);
-        self.with_proto(id, |_, _| ())?;
-        Err(Error::Protocol)
-    }
 }
 
 /// A manager's context narrowed to HTTP's shared state.

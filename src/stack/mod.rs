@@ -9,6 +9,7 @@
 //! C ABI.
 
 mod api;
+mod ws;
 
 use crate::buf::recv_buf::RecvBuf;
 use crate::http::client::ClientConn;
@@ -19,6 +20,8 @@ use crate::http::server::ServerConn;
 use crate::options::Options;
 use crate::proto::{ConnId, Ctx, Protocol, Step};
 use crate::raw::Raw;
+use crate::ws::connection::{Delivery as WsDelivery, Lent as WsLent, Posted as WsPosted};
+use crate::ws::{WsConn, WsEvent, WsMessage};
 use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Instant;
@@ -33,6 +36,8 @@ pub enum AnyProto {
     HttpServer(ServerConn),
     /// The client side of HTTP/1.1.
     HttpClient(Box<ClientConn>),
+    /// WebSocket, either end (a server connection was HTTP until its upgrade).
+    Ws(Box<WsConn>),
 }
 
 /// What a listener's accepted connections speak.
@@ -48,6 +53,7 @@ pub struct AnyShared {
     /// The raw protocol shares nothing.
     pub raw: (),
     pub http: crate::http::Shared,
+    pub ws: crate::ws::Shared,
 }
 
 /// What remotes keep of the protocols' state.
@@ -57,17 +63,22 @@ pub struct AnyRemote {
 }
 
 /// A protocol message posted by a remote.
+#[derive(Clone)]
 pub enum AnyPosted {
     /// A step of the answer to a deferred HTTP request.
     Http(Answer),
+    /// A WebSocket message for one connection, or a publish to a topic.
+    Ws(WsPosted),
 }
 
 pub enum AnyDelivery {
     Http(HttpDelivery),
+    Ws(WsDelivery),
 }
 
 pub enum AnyLent {
     Http(HttpLent),
+    Ws(WsLent),
 }
 
 /// What a protocol shows a handler (`Event::Proto`).
@@ -78,6 +89,23 @@ pub enum ProtoEvent<'a> {
     HttpHead(HttpMsg<'a>),
     /// A piece of a request body the handler chose to stream.
     HttpBody(&'a [u8]),
+    /// A connection speaks WebSocket from now on: the upgrade request (server) or the
+    /// 101 answer (client).
+    WsOpen(HttpMsg<'a>),
+    /// A whole WebSocket text or binary message.
+    WsMsg(WsMessage<'a>),
+    /// A WebSocket ping, pong or close from the peer (already answered).
+    WsCtl(WsMessage<'a>),
+}
+
+impl<'a> From<WsEvent<'a>> for ProtoEvent<'a> {
+    fn from(e: WsEvent<'a>) -> ProtoEvent<'a> {
+        match e {
+            WsEvent::Open(m) => ProtoEvent::WsOpen(m),
+            WsEvent::Msg(m) => ProtoEvent::WsMsg(m),
+            WsEvent::Ctl(m) => ProtoEvent::WsCtl(m),
+        }
+    }
 }
 
 impl<'a> From<HttpEvent<'a>> for ProtoEvent<'a> {
@@ -104,6 +132,10 @@ fn http_step(s: Step<HttpDelivery, Infallible>) -> AnyStep {
     s.map(AnyDelivery::Http, never)
 }
 
+fn ws_step(s: Step<WsDelivery, Infallible>) -> AnyStep {
+    s.map(AnyDelivery::Ws, never)
+}
+
 impl AnyProto {
     /// The HTTP server state, if the connection is an HTTP server connection.
     pub fn http_server(&mut self) -> Option<&mut ServerConn> {
@@ -117,6 +149,14 @@ impl AnyProto {
     pub fn http_client(&mut self) -> Option<&mut ClientConn> {
         match self {
             AnyProto::HttpClient(c) => Some(c),
+            _ => None,
+        }
+    }
+
+    /// The WebSocket state, if the connection speaks WebSocket.
+    pub fn ws(&mut self) -> Option<&mut WsConn> {
+        match self {
+            AnyProto::Ws(w) => Some(w),
             _ => None,
         }
     }
@@ -141,6 +181,7 @@ impl Protocol for AnyProto {
             AnyProto::Listener(_) => Step::Wait,
             AnyProto::HttpServer(p) => http_step(p.on_input(&mut cx.narrow(|s| &mut s.http))),
             AnyProto::HttpClient(p) => http_step(p.on_input(&mut cx.narrow(|s| &mut s.http))),
+            AnyProto::Ws(p) => ws_step(p.on_input(&mut cx.narrow(|s| &mut s.ws))),
         }
     }
 
@@ -150,6 +191,7 @@ impl Protocol for AnyProto {
             AnyProto::Listener(_) => Step::Wait,
             AnyProto::HttpServer(p) => http_step(p.on_connected(&mut cx.narrow(|s| &mut s.http))),
             AnyProto::HttpClient(p) => http_step(p.on_connected(&mut cx.narrow(|s| &mut s.http))),
+            AnyProto::Ws(p) => ws_step(p.on_connected(&mut cx.narrow(|s| &mut s.ws))),
         }
     }
 
@@ -159,6 +201,7 @@ impl Protocol for AnyProto {
             AnyProto::Listener(_) => Step::Wait,
             AnyProto::HttpServer(p) => http_step(p.on_eof(&mut cx.narrow(|s| &mut s.http))),
             AnyProto::HttpClient(p) => http_step(p.on_eof(&mut cx.narrow(|s| &mut s.http))),
+            AnyProto::Ws(p) => ws_step(p.on_eof(&mut cx.narrow(|s| &mut s.ws))),
         }
     }
 
@@ -168,6 +211,7 @@ impl Protocol for AnyProto {
             AnyProto::Listener(_) => Step::Wait,
             AnyProto::HttpServer(p) => http_step(p.on_timer(&mut cx.narrow(|s| &mut s.http))),
             AnyProto::HttpClient(p) => http_step(p.on_timer(&mut cx.narrow(|s| &mut s.http))),
+            AnyProto::Ws(p) => ws_step(p.on_timer(&mut cx.narrow(|s| &mut s.ws))),
         }
     }
 
@@ -180,6 +224,14 @@ impl Protocol for AnyProto {
                 cx.shared.http.defer.remove(a.token);
                 Step::Wait
             }
+            (AnyProto::Ws(p), AnyPosted::Ws(m)) => ws_step(p.on_posted(&mut cx.narrow(|s| &mut s.ws), m)),
+            (_, AnyPosted::Ws(_)) => Step::Wait,
+        }
+    }
+
+    fn recipients(shared: &AnyShared, msg: &AnyPosted, out: &mut Vec<ConnId>) {
+        if let AnyPosted::Ws(m) = msg {
+            WsConn::recipients(&shared.ws, m, out);
         }
     }
 
@@ -189,6 +241,7 @@ impl Protocol for AnyProto {
             AnyProto::Listener(_) => {}
             AnyProto::HttpServer(p) => p.on_close(id, &mut shared.http),
             AnyProto::HttpClient(p) => p.on_close(id, &mut shared.http),
+            AnyProto::Ws(p) => p.on_close(id, &mut shared.ws),
         }
     }
 
@@ -198,6 +251,7 @@ impl Protocol for AnyProto {
             AnyProto::Listener(_) => None,
             AnyProto::HttpServer(p) => p.deadline(opts),
             AnyProto::HttpClient(p) => p.deadline(opts),
+            AnyProto::Ws(p) => p.deadline(opts),
         }
     }
 
@@ -207,6 +261,7 @@ impl Protocol for AnyProto {
             AnyProto::Listener(_) => opts.max_recv_buffer,
             AnyProto::HttpServer(p) => p.recv_limit(opts),
             AnyProto::HttpClient(p) => p.recv_limit(opts),
+            AnyProto::Ws(p) => p.recv_limit(opts),
         }
     }
 
@@ -214,6 +269,7 @@ impl Protocol for AnyProto {
         match (self, d) {
             (AnyProto::HttpServer(p), AnyDelivery::Http(d)) => AnyLent::Http(p.lend(d, recv, &mut shared.http)),
             (AnyProto::HttpClient(p), AnyDelivery::Http(d)) => AnyLent::Http(p.lend(d, recv, &mut shared.http)),
+            (AnyProto::Ws(p), AnyDelivery::Ws(d)) => AnyLent::Ws(p.lend(d, recv, &mut shared.ws)),
             _ => unreachable!("a delivery is lent by the protocol that asked for it"),
         }
     }
@@ -221,6 +277,7 @@ impl Protocol for AnyProto {
     fn event(lent: &AnyLent) -> ProtoEvent<'_> {
         match lent {
             AnyLent::Http(l) => l.event().into(),
+            AnyLent::Ws(l) => WsConn::event(l).into(),
         }
     }
 
@@ -228,6 +285,7 @@ impl Protocol for AnyProto {
         match (self, lent) {
             (AnyProto::HttpServer(p), AnyLent::Http(l)) => p.give_back(l, &mut cx.narrow(|s| &mut s.http)),
             (AnyProto::HttpClient(p), AnyLent::Http(l)) => p.give_back(l, &mut cx.narrow(|s| &mut s.http)),
+            (AnyProto::Ws(p), AnyLent::Ws(l)) => p.give_back(l, &mut cx.narrow(|s| &mut s.ws)),
             _ => unreachable!("a switch waits until the lent buffers came back"),
         }
     }
@@ -237,6 +295,9 @@ impl Protocol for AnyProto {
             ProtoEvent::HttpMsg(_) => 8,
             ProtoEvent::HttpHead(_) => 14,
             ProtoEvent::HttpBody(_) => 15,
+            ProtoEvent::WsOpen(_) => 9,
+            ProtoEvent::WsMsg(_) => 10,
+            ProtoEvent::WsCtl(_) => 11,
         }
     }
 
@@ -254,6 +315,7 @@ impl Protocol for AnyProto {
             AnyProto::Listener(_) => false,
             AnyProto::HttpServer(p) => p.raw_output(),
             AnyProto::HttpClient(p) => p.raw_output(),
+            AnyProto::Ws(p) => p.raw_output(),
         }
     }
 
@@ -263,6 +325,7 @@ impl Protocol for AnyProto {
             AnyProto::Listener(_) => false,
             AnyProto::HttpServer(p) => p.nodelay_at_accept(),
             AnyProto::HttpClient(p) => p.nodelay_at_accept(),
+            AnyProto::Ws(p) => p.nodelay_at_accept(),
         }
     }
 }

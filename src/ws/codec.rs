@@ -216,6 +216,18 @@ impl Decoder {
         }
     }
 
+    /// The buffer the last item (a message) was lent from, taken over by the caller
+    /// (it would be freed by the next `decode` anyway): lets a protocol layer hand the
+    /// message to its handler while the decoder goes on. Empty if the last item was
+    /// borrowed from the input.
+    pub fn take_message(&mut self) -> Vec<u8> {
+        if !self.lent {
+            return Vec::new();
+        }
+        self.lent = false;
+        std::mem::take(&mut self.buf)
+    }
+
     /// Frees the buffer a delivered message was lent from (the next `decode` does it
     /// anyway). Never frees a message still being assembled.
     pub fn release(&mut self) {

@@ -53,15 +53,20 @@
 mod alloc_count;
 pub mod close;
 pub mod codec;
+pub mod connection;
 pub mod deflate;
 pub mod error;
 pub mod frame;
 pub mod handshake;
 pub mod mask;
+pub mod shared;
 pub mod stack_buf;
+pub mod topics;
 pub mod utf8;
 
 pub use codec::{codec, ControlFrame, Decoded, Decoder, Encoder, Frame, Item, MessageKind, Payload};
+pub use connection::{Publish, WsConn, WsEvent, WsMessage};
+pub use shared::Shared;
 pub use deflate::{DeflateConfig, DeflateParams};
 pub use error::Error;
 pub use frame::{OpCode, Role};
