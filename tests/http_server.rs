@@ -271,6 +271,66 @@ fn slow_head_gets_408_and_idle_keep_alive_is_closed() {
     assert!(e >= Duration::from_millis(200) && e < Duration::from_secs(3), "{e:?}");
 }
 
+/// The same two timeouts seen from the server: each connection gets its one CLOSE,
+/// last, at the time the option says, and the manager is left with no more
+/// connections and no more timers than before.
+#[test]
+fn header_and_idle_timeouts_close_on_the_server_and_leave_no_timer() {
+    type Log = Rc<std::cell::RefCell<Vec<(ConnId, i32, Instant)>>>;
+    let m = Manager::new().unwrap();
+    m.set_option(Opt::HeaderTimeoutMs, 150).unwrap();
+    m.set_option(Opt::IdleTimeoutMs, 300).unwrap();
+    let log: Log = Rc::default();
+    let l2 = log.clone();
+    let handler = Rc::new(move |m: &Manager, id: ConnId, ev: &Event<'_>| {
+        l2.borrow_mut().push((id, ev.code(), Instant::now()));
+        if let Event::HttpMsg(_) = ev {
+            m.http_reply(id, 200, b"", Body::Copy(b"hello\n")).unwrap();
+        }
+    });
+    let lid = m.http_listen("http://127.0.0.1:0", handler, 0).unwrap();
+    let port = m.local_addr(lid).unwrap().port();
+    m.poll(Some(Duration::ZERO)).unwrap();
+    let base = (m.conn_count(), m.timer_count());
+    let (tx, rx) = mpsc::channel();
+    let clients = std::thread::spawn(move || {
+        let mut slow = connect(port);
+        slow.write_all(b"GET / HTTP/1.1\r\nHo").unwrap();
+        let mut idle = connect(port);
+        idle.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+        let _ = read_response(&mut idle);
+        tx.send(Instant::now()).unwrap();
+        let slow_all = read_to_eof(&mut slow);
+        let idle_rest = read_to_eof(&mut idle);
+        (slow_all, idle_rest)
+    });
+    let end = Instant::now() + Duration::from_secs(10);
+    while !(clients.is_finished() && (m.conn_count(), m.timer_count()) == base) {
+        assert!(Instant::now() < end, "timed out: (connections, timers) {:?}, baseline {base:?}", (m.conn_count(), m.timer_count()));
+        m.poll(Some(Duration::from_millis(50))).unwrap();
+    }
+    let (slow_all, idle_rest) = clients.join().unwrap();
+    let answered_at = rx.recv().unwrap();
+    assert!(slow_all.starts_with("HTTP/1.1 408 "), "{slow_all}");
+    assert_eq!(idle_rest, "", "the idle connection is closed without another byte");
+    let log = log.borrow();
+    let accepted: Vec<(ConnId, Instant)> = log.iter().filter(|e| e.1 == 4).map(|e| (e.0, e.2)).collect();
+    assert_eq!(accepted.len(), 2);
+    for (i, &(id, at)) in accepted.iter().enumerate() {
+        let ev: Vec<(i32, Instant)> = log.iter().filter(|e| e.0 == id).map(|e| (e.1, e.2)).collect();
+        assert_eq!(ev.iter().filter(|e| e.0 == 7).count(), 1, "exactly one CLOSE: {ev:?}");
+        let (last, closed_at) = *ev.last().unwrap();
+        assert_eq!(last, 7, "CLOSE last");
+        let got_msg = ev.iter().any(|e| e.0 == 8);
+        // The slow head (no HTTP_MSG) is refused 150 ms after it began; the idle one is
+        // closed 300 ms after its answer.
+        let (since, at_least) = if got_msg { (answered_at, 250) } else { (at, 120) };
+        let after = closed_at.saturating_duration_since(since);
+        assert!(after >= Duration::from_millis(at_least) && after < Duration::from_secs(3), "connection {i}: CLOSE {after:?} after it began waiting");
+    }
+    assert_eq!((m.conn_count(), m.timer_count()), base, "(connections, timers) back to the baseline");
+}
+
 #[test]
 fn chunked_upload_is_decoded_and_expect_continue_answered() {
     let srv = start(&[]);
