@@ -18,11 +18,14 @@ struct Server {
     port: u16,
     /// Results of late responds, reported by workers.
     respond_results: mpsc::Receiver<Result<(), Error>>,
+    /// One message per request deferred (the loop thread sends it).
+    deferred: mpsc::Receiver<()>,
     _base: common::Server,
 }
 
 fn start(opts: &[(Opt, i64)]) -> Server {
     let (res_tx, res_rx) = mpsc::channel();
+    let (def_tx, def_rx) = mpsc::channel();
     let base = common::serve(opts, move |m| {
         let remote: Remote = m.remote().unwrap();
         Rc::new(move |m: &Manager, id: ConnId, ev: &Event<'_>| {
@@ -31,6 +34,7 @@ fn start(opts: &[(Opt, i64)]) -> Server {
             if uri == b"/defer" {
                 let ms: u64 = std::str::from_utf8(msg.query()).unwrap().trim_start_matches("ms=").parse().unwrap();
                 let token = m.http_defer(id, msg.seq()).unwrap();
+                def_tx.send(()).unwrap();
                 let r = remote.clone();
                 let res = res_tx.clone();
                 std::thread::spawn(move || {
@@ -45,7 +49,7 @@ fn start(opts: &[(Opt, i64)]) -> Server {
             }
         })
     });
-    Server { port: base.port, respond_results: res_rx, _base: base }
+    Server { port: base.port, respond_results: res_rx, deferred: def_rx, _base: base }
 }
 
 fn connect(port: u16) -> TcpStream {
@@ -157,7 +161,7 @@ fn client_gone_before_worker_answers_makes_respond_fail() {
     let srv = start(&[]);
     let mut s = connect(srv.port);
     s.write_all(b"GET /defer?ms=200 HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
-    std::thread::sleep(Duration::from_millis(50));
+    srv.deferred.recv_timeout(Duration::from_secs(5)).expect("the request was deferred");
     drop(s);
     assert_eq!(srv.respond_results.recv_timeout(Duration::from_secs(5)).unwrap(), Err(Error::Closed));
 }
@@ -449,15 +453,18 @@ fn refusal_mid_upload_reaches_a_client_that_keeps_sending() {
     let mut s = connect(srv.port);
     s.write_all(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 4000000\r\n\r\n").unwrap();
     let mut w = s.try_clone().unwrap();
+    let (sent_tx, sent_rx) = mpsc::channel();
     let writer = std::thread::spawn(move || {
         let chunk = vec![b'x'; 64 * 1024];
         for _ in 0..30 {
             if w.write_all(&chunk).is_err() {
                 break;
             }
+            let _ = sent_tx.send(());
         }
     });
-    std::thread::sleep(Duration::from_millis(200));
+    // The body is under way (the client keeps sending) before the answer is read.
+    sent_rx.recv_timeout(Duration::from_secs(5)).expect("the upload started");
     let mut got = Vec::new();
     let r = s.read_to_end(&mut got);
     writer.join().unwrap();

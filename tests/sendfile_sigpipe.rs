@@ -98,7 +98,11 @@ fn send_until_epipe(file: &File) {
     let (server, _) = l.accept().unwrap();
     server.set_nonblocking(true).unwrap();
     reset(client);
-    std::thread::sleep(Duration::from_millis(20));
+    // Wait for the reset to arrive (the socket reports an error) rather than sleeping.
+    let mut p = libc::pollfd { fd: server.as_raw_fd(), events: libc::POLLIN, revents: 0 };
+    // SAFETY: `p` is one valid pollfd for the call.
+    let ready = unsafe { libc::poll(&mut p, 1, 5000) };
+    assert!(ready == 1 && p.revents & (libc::POLLERR | libc::POLLHUP) != 0, "the reset arrived");
     let guard = SigpipeBlock::new();
     for _ in 0..10 {
         if let Err(e) = send_file(&server, file, 0, 1 << 20, &guard) {
@@ -145,6 +149,8 @@ struct Seen {
     errors: Cell<usize>,
     epipes: Cell<usize>,
     writes_checked: Cell<usize>,
+    /// Bytes written so far, per connection.
+    written: std::cell::RefCell<std::collections::HashMap<ConnId, usize>>,
 }
 
 /// A manager whose accepted connections get `HELLO` and then the whole file. Every
@@ -158,9 +164,14 @@ fn file_server(file: &Arc<File>, mask: &[i32]) -> (Manager, u16, Rc<Seen>) {
             m.send(id, HELLO).unwrap();
             m.send_file(id, f.clone(), 0, FILE_LEN).unwrap();
         }
-        Event::Write(_) => {
+        Event::Write(n) => {
             assert_eq!(thread_mask(), want, "the loop thread's mask after a flush with sendfile");
             s.writes_checked.set(s.writes_checked.get() + 1);
+            // File bytes count as queued: what is left plus what went out is the whole.
+            let mut written = s.written.borrow_mut();
+            let w = written.entry(id).or_default();
+            *w += n;
+            assert_eq!(m.queued(id).unwrap() + *w, HELLO.len() + FILE_LEN, "queued after {w} bytes written");
         }
         Event::Error(msg) => {
             s.errors.set(s.errors.get() + 1);
