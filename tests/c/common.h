@@ -231,6 +231,20 @@ static inline void t_wait_asleep(pid_t tid, double ms, const char *what) {
 /* ------------------------------------------------------------------------- */
 /* Raw POSIX sockets (peers that are not tern)                                */
 
+/* A length that never fits in a TCP send buffer: the largest one the kernel grows to
+ * (the third field of /proc/sys/net/ipv4/tcp_wmem, 4 MiB by default) plus 2 MiB. Data
+ * queued beyond it to a peer that does not read stays queued in tern. */
+static inline size_t t_beyond_sndbuf(void) {
+    long wmem_max = 4L << 20;
+    FILE *f = fopen("/proc/sys/net/ipv4/tcp_wmem", "r");
+    if (f != NULL) {
+        long lo, def, hi;
+        if (fscanf(f, "%ld %ld %ld", &lo, &def, &hi) == 3 && hi > 0) wmem_max = hi;
+        fclose(f);
+    }
+    return (size_t)wmem_max + (2u << 20);
+}
+
 /* Blocking TCP connection to 127.0.0.1:port. rcvbuf > 0 sets SO_RCVBUF first (a small
  * receive buffer makes the sender queue data and write partially). */
 static inline int t_raw_connect(int port, int rcvbuf) {
@@ -454,7 +468,7 @@ static inline void t_free(tern_mgr *m) {
 /* Poll until cond is true, failing after ms milliseconds with `what`. */
 #define T_POLL_UNTIL(m, cond, ms, ...)                                                      \
     do {                                                                                    \
-        double t_end_ = t_now_ms() + (double)(ms) * (t_small ? 4 : 1);                      \
+        double t_end_ = t_now_ms() + t_bound_ms((double)(ms));                              \
         while (!(cond)) {                                                                   \
             if (t_now_ms() > t_end_) {                                                      \
                 fprintf(stderr, "%s: timed out waiting for: %s\n", t_name, #cond);          \

@@ -21,9 +21,12 @@
 
 #include <sys/stat.h>
 
-/* A sparse file of this size is always far larger than what the socket buffers hold
- * (tcp_wmem allows a send buffer of 4 MiB by default; the receive buffer is pinned). */
-#define T_EPIPE_FILE_SIZE (16L << 20)
+/* The size of big.bin: far larger than what the socket buffers hold (the receive
+ * buffer is pinned small; the send buffer grows to tcp_wmem's maximum at most). */
+static inline long t_epipe_file_size(void) {
+    long n = (long)t_beyond_sndbuf() * 2;
+    return n > (16L << 20) ? n : 16L << 20;
+}
 
 /* Makes a temporary directory holding big.bin (sparse, `size` bytes); root gets its path. */
 static inline void t_epipe_dir_make(char *root, size_t root_len, long size) {

@@ -2,8 +2,8 @@
  *
  * Three ways, each on a connection whose peer does not read (4 KiB receive buffer), so
  * most of what is queued is still in tern when the close comes:
- *   1. from the loop thread between polls, on an accepted connection holding 8 MiB of
- *      wrapped buffers (each with its own poisoning free callback), a tern_send copy and
+ *   1. from the loop thread between polls, on an accepted connection holding wrapped
+ *      buffers (1 MiB each, more in all than a send buffer holds) (each with its own poisoning free callback), a tern_send copy and
  *      a tern_bytes_copy; one more wrapped buffer is handed to tern_send_bytes after the
  *      close (whatever it returns, it must be released and never sent);
  *   2. from inside the READ handler that queued 2 MiB a moment before;
@@ -22,8 +22,9 @@
  */
 #include "common.h"
 
-#define NWRAP 8
+#define MAXWRAP 64
 #define WRAP_LEN (1u << 20)
+static int NWRAP; /* 1 MiB buffers, together more than a send buffer holds */
 #define COPY_LEN (256u * 1024u)
 
 static tern_mgr *g_m;
@@ -97,13 +98,13 @@ static void peer_sees_prefix_then_end(int fd, const unsigned char *want, size_t 
 }
 
 static void case_between_polls(int port, uint64_t bytes_base) {
-    static t_free_counter fc[NWRAP], late_fc;
-    static unsigned char *mem[NWRAP];
+    static t_free_counter fc[MAXWRAP], late_fc;
+    static unsigned char *mem[MAXWRAP];
     int fd = t_raw_connect(port, 4096);
     T_POLL_UNTIL(g_m, g_accepted != 0, 5000, "accept");
     tern_conn_id id = g_accepted;
     tern_conn *c = tern_conn_lookup(g_m, id);
-    g_stream_len = NWRAP * WRAP_LEN + 2 * COPY_LEN;
+    g_stream_len = (size_t)NWRAP * WRAP_LEN + 2 * COPY_LEN;
     g_stream = malloc(g_stream_len);
     t_fill_pattern(g_stream, g_stream_len, 21, 0);
     size_t off = 0;
@@ -193,6 +194,9 @@ static void case_outgoing(uint64_t bytes_base) {
 
 int main(void) {
     t_begin("test_close_now", 60, 240);
+    NWRAP = (int)((t_beyond_sndbuf() + WRAP_LEN - 1) / WRAP_LEN);
+    CHECK(NWRAP <= MAXWRAP, "tcp_wmem allows a send buffer of %zu bytes: too large for this test",
+          t_beyond_sndbuf());
     t_track_init(64);
     uint64_t bytes_base = tern_bytes_live();
     int fds_base = t_count_fds();

@@ -16,7 +16,7 @@
 #include "common.h"
 
 #define BIG (1u << 20)
-#define FLUSH_LEN (6u << 20) /* more than a send buffer holds (tcp_wmem allows 4 MiB) */
+static size_t FLUSH_LEN; /* more than a send buffer holds: t_beyond_sndbuf() */
 #define REC 16
 #define NREC 200
 
@@ -80,7 +80,8 @@ static void on_event(tern_conn *c, int ev, void *ev_data, void *user) {
         tern_conn_set_user(c, cc);
         CHECK(tern_conn_user(c) == cc, "tern_conn_set_user did not stick");
         if (cc->mode == MODE_FLUSH_CLOSE) {
-            /* queue 6 MiB (the peer does not read yet) and ask for a graceful close */
+            /* queue more than the kernel takes (the peer does not read yet), then ask
+             * for a graceful close */
             void *p = NULL;
             tern_bytes *b = tern_bytes_alloc(FLUSH_LEN, &p);
             CHECK(b != NULL && p != NULL, "tern_bytes_alloc failed");
@@ -255,6 +256,7 @@ static void *client_main(void *arg) {
 
 int main(void) {
     t_begin("test_echo", 60, 120);
+    FLUSH_LEN = t_beyond_sndbuf();
     t_track_init(64);
     uint64_t bytes_base = tern_bytes_live();
     int fds_base = t_count_fds();
@@ -316,9 +318,9 @@ int main(void) {
     CHECK(t_track_get(echo->id).drains >= 1, "no TERN_EV_DRAIN after the echo queue emptied");
     CHECK(t_track_get(echo->id).reads >= 2, "1 MiB arrived in one READ?");
     CHECK(recs->rx == NREC * REC, "records: %zu bytes consumed", recs->rx);
-    printf("flush-close: %zu of %u bytes still queued after a write\n", flush->max_queued, FLUSH_LEN);
+    printf("flush-close: %zu of %zu bytes still queued after a write\n", flush->max_queued, FLUSH_LEN);
     CHECK(flush->max_queued > 0 && flush->max_queued < FLUSH_LEN,
-          "flush-close: %zu bytes still queued after a write (want some, not all, of %u)",
+          "flush-close: %zu bytes still queued after a write (want some, not all, of %zu)",
           flush->max_queued, FLUSH_LEN);
 
     /* listeners: still alive; their CLOSE comes inside tern_mgr_free */

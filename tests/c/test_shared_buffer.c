@@ -1,6 +1,6 @@
 /* test_shared_buffer: one wrapped buffer shared by a fast and a stalled reader.
  *
- * An 8 MiB malloc'd buffer (more than the kernel's send buffer holds) with a pattern is
+ * A malloc'd buffer larger than a send buffer (t_beyond_sndbuf) holding a pattern is
  * wrapped with a free callback that counts and poisons it (memset 0xEE): a free before
  * the last byte went to the kernel on every connection changes what a peer reads.
  * tern_bytes_share gives one reference to each of two connections, the test releases
@@ -147,7 +147,7 @@ static void one_round(int port, unsigned char *mem, int how, const char *what) {
 
 int main(void) {
     t_begin("test_shared_buffer", 60, 240);
-    LEN = 8u << 20; /* more than a send buffer holds (tcp_wmem allows 4 MiB) */
+    LEN = t_beyond_sndbuf(); /* the stalled connection keeps some queued */
     t_track_init(64);
     uint64_t bytes_base = tern_bytes_live();
     int fds_base = t_count_fds();

@@ -8,7 +8,7 @@
  * restored."
  *
  * Every connection here fails with EPIPE inside sendfile, by the recipe of
- * sendfile_epipe.h (half-close, then reset, in the middle of a 16 MiB download), and
+ * sendfile_epipe.h (half-close, then reset, in the middle of a large download), and
  * the test counts them: each must end with ERROR "...Broken pipe..." (at every scale,
  * valgrind included), so the path that raises SIGPIPE is known to have run. In four
  * settings of the program, in this order:
@@ -167,7 +167,7 @@ int main(void) {
     t_begin("test_sigpipe_promise", 60, 300);
     long n = t_scale(8, 3);
     t_track_init(256);
-    t_epipe_dir_make(g_root, sizeof g_root, T_EPIPE_FILE_SIZE);
+    t_epipe_dir_make(g_root, sizeof g_root, t_epipe_file_size());
     uint64_t bytes_base = tern_bytes_live();
     int fds_base = t_count_fds();
 
