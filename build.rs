@@ -2,7 +2,9 @@
 //!
 //! The header is committed: the `header_fresh` test fails when a build changes it,
 //! so a stale header can never ship. The file is only rewritten when its content
-//! changes, so builds do not churn its timestamp.
+//! changes, so builds do not churn its timestamp. When cbindgen cannot generate it,
+//! the build fails: a build that went on would leave the old header in place, and
+//! C programs would compile against declarations the library no longer has.
 
 use std::path::PathBuf;
 
@@ -10,6 +12,8 @@ fn main() {
     let crate_dir = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
     println!("cargo:rerun-if-changed=src");
     println!("cargo:rerun-if-changed=cbindgen.toml");
+    // An edited or deleted header is written again by the next build.
+    println!("cargo:rerun-if-changed=include/tern.h");
 
     // The soname carries the major version, so an ABI break is a new file name.
     let major = std::env::var("CARGO_PKG_VERSION_MAJOR").expect("cargo sets the version");
@@ -23,9 +27,9 @@ fn main() {
             out
         }
         Err(e) => {
-            // A parse error in src/ is reported by rustc itself with better spans.
-            println!("cargo:warning=cbindgen could not generate include/tern.h: {e}");
-            return;
+            eprintln!("error: cbindgen could not generate include/tern.h from src/ffi/: {e}");
+            eprintln!("       (the committed header would be stale; fix the error above and build again)");
+            std::process::exit(1);
         }
     };
     let path = crate_dir.join("include").join("tern.h");

@@ -287,11 +287,13 @@ fn a_large_download_does_not_starve_other_connections() {
     let tree = make_tree("big");
     let srv = start(&tree);
     let port = srv.port;
+    let (started_tx, started_rx) = std::sync::mpsc::channel();
     let big = std::thread::spawn(move || {
         let mut s = connect(port);
         s.write_all(b"GET /big.bin HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
         let r = read_response(&mut s, true);
         assert_eq!(r.header("content-length").unwrap(), BIG.to_string());
+        started_tx.send(()).unwrap();
         let (mut got, mut buf) = (0u64, vec![0u8; 1 << 20]);
         while got < BIG {
             let n = s.read(&mut buf).unwrap();
@@ -300,7 +302,7 @@ fn a_large_download_does_not_starve_other_connections() {
         }
     });
     // Small requests on another connection while the download runs.
-    std::thread::sleep(Duration::from_millis(20));
+    started_rx.recv_timeout(Duration::from_secs(5)).expect("the download started");
     let mut s = connect(port);
     let (mut slowest, mut answered_during) = (Duration::ZERO, 0);
     for _ in 0..50 {

@@ -18,11 +18,14 @@ struct Server {
     port: u16,
     /// Results of late responds, reported by workers.
     respond_results: mpsc::Receiver<Result<(), Error>>,
+    /// One message per request deferred (the loop thread sends it).
+    deferred: mpsc::Receiver<()>,
     _base: common::Server,
 }
 
 fn start(opts: &[(Opt, i64)]) -> Server {
     let (res_tx, res_rx) = mpsc::channel();
+    let (def_tx, def_rx) = mpsc::channel();
     let base = common::serve(opts, move |m| {
         let remote: Remote = m.remote().unwrap();
         Rc::new(move |m: &Manager, id: ConnId, ev: &Event<'_>| {
@@ -31,6 +34,7 @@ fn start(opts: &[(Opt, i64)]) -> Server {
             if uri == b"/defer" {
                 let ms: u64 = std::str::from_utf8(msg.query()).unwrap().trim_start_matches("ms=").parse().unwrap();
                 let token = m.http_defer(id, msg.seq()).unwrap();
+                def_tx.send(()).unwrap();
                 let r = remote.clone();
                 let res = res_tx.clone();
                 std::thread::spawn(move || {
@@ -45,7 +49,7 @@ fn start(opts: &[(Opt, i64)]) -> Server {
             }
         })
     });
-    Server { port: base.port, respond_results: res_rx, _base: base }
+    Server { port: base.port, respond_results: res_rx, deferred: def_rx, _base: base }
 }
 
 fn connect(port: u16) -> TcpStream {
@@ -157,7 +161,7 @@ fn client_gone_before_worker_answers_makes_respond_fail() {
     let srv = start(&[]);
     let mut s = connect(srv.port);
     s.write_all(b"GET /defer?ms=200 HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
-    std::thread::sleep(Duration::from_millis(50));
+    srv.deferred.recv_timeout(Duration::from_secs(5)).expect("the request was deferred");
     drop(s);
     assert_eq!(srv.respond_results.recv_timeout(Duration::from_secs(5)).unwrap(), Err(Error::Closed));
 }
@@ -269,6 +273,85 @@ fn slow_head_gets_408_and_idle_keep_alive_is_closed() {
     assert_eq!(read_to_eof(&mut idle), "", "closed without a response");
     let e = t.elapsed();
     assert!(e >= Duration::from_millis(200) && e < Duration::from_secs(3), "{e:?}");
+}
+
+/// The same two timeouts seen from the server: each connection gets its one CLOSE,
+/// last, at the time the option says, and the manager is left with no more
+/// connections and no more timers than before, at once (also after a client that left
+/// before its idle timeout).
+#[test]
+fn header_and_idle_timeouts_close_on_the_server_and_leave_no_timer() {
+    type Log = Rc<std::cell::RefCell<Vec<(ConnId, i32, Instant)>>>;
+    let m = Manager::new().unwrap();
+    m.set_option(Opt::HeaderTimeoutMs, 150).unwrap();
+    m.set_option(Opt::IdleTimeoutMs, 300).unwrap();
+    let log: Log = Rc::default();
+    let l2 = log.clone();
+    let handler = Rc::new(move |m: &Manager, id: ConnId, ev: &Event<'_>| {
+        l2.borrow_mut().push((id, ev.code(), Instant::now()));
+        if let Event::HttpMsg(_) = ev {
+            m.http_reply(id, 200, b"", Body::Copy(b"hello\n")).unwrap();
+        }
+    });
+    let lid = m.http_listen("http://127.0.0.1:0", handler, 0).unwrap();
+    let port = m.local_addr(lid).unwrap().port();
+    m.poll(Some(Duration::ZERO)).unwrap();
+    let base = (m.conn_count(), m.timer_count());
+    // First a client that leaves by itself, answered, while its idle timer is pending:
+    // the timer must go with the connection, not linger until it fires.
+    let gone = std::thread::spawn(move || {
+        let mut s = connect(port);
+        s.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+        let _ = read_response(&mut s);
+    });
+    let end = Instant::now() + Duration::from_secs(10);
+    while !(gone.is_finished() && m.conn_count() == base.0) {
+        assert!(Instant::now() < end, "timed out: the client that left is still a connection");
+        m.poll(Some(Duration::from_millis(10))).unwrap();
+    }
+    gone.join().unwrap();
+    assert_eq!(m.timer_count(), base.1, "timers right after a client left before its idle timeout");
+    log.borrow_mut().clear();
+    let (tx, rx) = mpsc::channel();
+    let clients = std::thread::spawn(move || {
+        let mut slow = connect(port);
+        slow.write_all(b"GET / HTTP/1.1\r\nHo").unwrap();
+        let mut idle = connect(port);
+        idle.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+        let _ = read_response(&mut idle);
+        tx.send(Instant::now()).unwrap();
+        let slow_all = read_to_eof(&mut slow);
+        let idle_rest = read_to_eof(&mut idle);
+        (slow_all, idle_rest)
+    });
+    let end = Instant::now() + Duration::from_secs(10);
+    while !(clients.is_finished() && m.conn_count() == base.0) {
+        assert!(Instant::now() < end, "timed out: {} connections, baseline {}", m.conn_count(), base.0);
+        m.poll(Some(Duration::from_millis(50))).unwrap();
+    }
+    // At once, not once leftover timers have fired: a closed connection takes its
+    // timers with it.
+    assert_eq!(m.timer_count(), base.1, "timers right after the last connection closed");
+    let (slow_all, idle_rest) = clients.join().unwrap();
+    let answered_at = rx.recv().unwrap();
+    assert!(slow_all.starts_with("HTTP/1.1 408 "), "{slow_all}");
+    assert_eq!(idle_rest, "", "the idle connection is closed without another byte");
+    let log = log.borrow();
+    let accepted: Vec<(ConnId, Instant)> = log.iter().filter(|e| e.1 == 4).map(|e| (e.0, e.2)).collect();
+    assert_eq!(accepted.len(), 2);
+    for (i, &(id, at)) in accepted.iter().enumerate() {
+        let ev: Vec<(i32, Instant)> = log.iter().filter(|e| e.0 == id).map(|e| (e.1, e.2)).collect();
+        assert_eq!(ev.iter().filter(|e| e.0 == 7).count(), 1, "exactly one CLOSE: {ev:?}");
+        let (last, closed_at) = *ev.last().unwrap();
+        assert_eq!(last, 7, "CLOSE last");
+        let got_msg = ev.iter().any(|e| e.0 == 8);
+        // The slow head (no HTTP_MSG) is refused 150 ms after it began; the idle one is
+        // closed 300 ms after its answer.
+        let (since, at_least) = if got_msg { (answered_at, 250) } else { (at, 120) };
+        let after = closed_at.saturating_duration_since(since);
+        assert!(after >= Duration::from_millis(at_least) && after < Duration::from_secs(3), "connection {i}: CLOSE {after:?} after it began waiting");
+    }
+    assert_eq!((m.conn_count(), m.timer_count()), base, "(connections, timers) back to the baseline");
 }
 
 #[test]
@@ -389,15 +472,18 @@ fn refusal_mid_upload_reaches_a_client_that_keeps_sending() {
     let mut s = connect(srv.port);
     s.write_all(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 4000000\r\n\r\n").unwrap();
     let mut w = s.try_clone().unwrap();
+    let (sent_tx, sent_rx) = mpsc::channel();
     let writer = std::thread::spawn(move || {
         let chunk = vec![b'x'; 64 * 1024];
         for _ in 0..30 {
             if w.write_all(&chunk).is_err() {
                 break;
             }
+            let _ = sent_tx.send(());
         }
     });
-    std::thread::sleep(Duration::from_millis(200));
+    // The body is under way (the client keeps sending) before the answer is read.
+    sent_rx.recv_timeout(Duration::from_secs(5)).expect("the upload started");
     let mut got = Vec::new();
     let r = s.read_to_end(&mut got);
     writer.join().unwrap();

@@ -258,16 +258,18 @@ fn remote_pushes_from_threads_arrive_in_order() {
     let r = m.remote().unwrap();
     assert_eq!(m.set_option(Opt::MaxPosted, 10), Err(Error::Protocol));
     let n = 20_000u32;
+    // This test's own buffers, counted: the global live count is shared with the
+    // tests running in parallel, and "not more than before" would pass a leak.
+    let made = Arc::new(AtomicUsize::new(0));
+    let released = Arc::new(AtomicUsize::new(0));
+    let (made2, released2) = (made.clone(), released.clone());
     let worker = std::thread::spawn(move || {
         for i in 0..n {
-            let mut b = Bytes::copy_from(&i.to_le_bytes());
             loop {
+                let b = counted(i.to_le_bytes().to_vec(), &made2, &released2);
                 match r.send(id, b) {
                     Ok(()) => break,
-                    Err(Error::Full) => {
-                        std::thread::sleep(Duration::from_micros(200));
-                        b = Bytes::copy_from(&i.to_le_bytes());
-                    }
+                    Err(Error::Full) => std::thread::sleep(Duration::from_micros(200)),
                     Err(e) => panic!("{e}"),
                 }
             }
@@ -283,9 +285,29 @@ fn remote_pushes_from_threads_arrive_in_order() {
     poll_until(&m, 30, || reader.is_finished() && worker.is_finished());
     worker.join().unwrap();
     reader.join().unwrap();
-    let live_before = Bytes::live_count();
     drop(m);
-    assert!(Bytes::live_count() <= live_before);
+    let made = made.load(Ordering::SeqCst);
+    assert!(made >= n as usize);
+    assert_eq!(released.load(Ordering::SeqCst), made, "every buffer made (refused ones too) released exactly once");
+}
+
+/// A buffer whose release is counted; `made` counts the buffers.
+fn counted(data: Vec<u8>, made: &Arc<AtomicUsize>, released: &Arc<AtomicUsize>) -> Bytes {
+    made.fetch_add(1, Ordering::SeqCst);
+    let (ptr, len) = (data.as_ptr(), data.len());
+    let released = released.clone();
+    // SAFETY: the vector (moved into the release closure, its heap block unmoved)
+    // lives until the closure runs.
+    unsafe {
+        Bytes::from_foreign(
+            ptr,
+            len,
+            Some(Box::new(move || {
+                drop(data);
+                released.fetch_add(1, Ordering::SeqCst);
+            })),
+        )
+    }
 }
 
 #[test]
@@ -327,7 +349,6 @@ fn ids_are_never_reused_and_lookup_fails_after_close() {
     let b = m.listen("tcp://127.0.0.1:0", h, 0).unwrap();
     assert!(b > a);
     assert_eq!(m.send(a, b"x"), Err(Error::Closed));
-    let _ = Arc::new(());
 }
 
 #[test]

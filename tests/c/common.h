@@ -8,7 +8,9 @@
  *   - an event tracker that checks the per-connection event rules of the contract
  *     (OPEN first, ACCEPT/CONNECT right after it, exactly one CLOSE last, events only
  *     inside tern_mgr_poll / tern_mgr_free, ids never reused);
- *   - counting free callbacks for tern_bytes_wrap.
+ *   - counting free callbacks for tern_bytes_wrap;
+ *   - t_wait_asleep(): wait until a thread is blocked in epoll_wait (so a test can post
+ *     to a loop that is really asleep instead of sleeping and hoping).
  */
 #ifndef TERN_TEST_COMMON_H
 #define TERN_TEST_COMMON_H
@@ -34,6 +36,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
@@ -133,6 +136,9 @@ static inline void t_sleep_ms(long ms) {
     }
 }
 
+/* A bound in milliseconds, four times longer under valgrind (TERN_TEST_SCALE=small). */
+static inline double t_bound_ms(double ms) { return ms * (t_small ? 4 : 1); }
+
 static inline void t_pass(void) {
     printf("%s: PASS\n", t_name);
     fflush(stdout);
@@ -179,7 +185,65 @@ static inline void t_need_fds(long need) {
 }
 
 /* ------------------------------------------------------------------------- */
+/* Threads asleep in the event loop                                           */
+
+static inline pid_t t_gettid(void) { return (pid_t)syscall(SYS_gettid); }
+
+/* 1 if thread `tid` of this process is blocked in epoll_wait (or epoll_pwait), read
+ * from /proc/self/task/TID/syscall (first field: the syscall number, or "running"). */
+static inline int t_in_epoll_wait(pid_t tid) {
+    char path[64], buf[128];
+    snprintf(path, sizeof path, "/proc/self/task/%d/syscall", (int)tid);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) FAIL("open %s: %s (needed to see the loop thread asleep)", path, strerror(errno));
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (n <= 0) FAIL("read %s: %s", path, n < 0 ? strerror(errno) : "empty");
+    buf[n] = '\0';
+    if (buf[0] < '0' || buf[0] > '9') return 0; /* "running" */
+    long nr = strtol(buf, NULL, 10);
+    int hit = 0;
+#ifdef SYS_epoll_wait
+    hit |= nr == SYS_epoll_wait;
+#endif
+#ifdef SYS_epoll_pwait
+    hit |= nr == SYS_epoll_pwait;
+#endif
+#ifdef SYS_epoll_pwait2
+    hit |= nr == SYS_epoll_pwait2;
+#endif
+    return hit;
+}
+
+/* Waits until thread `tid` is blocked in epoll_wait, failing after `ms` (scaled under
+ * valgrind) with `what`. Used by threads that must post to a loop that is asleep. */
+static inline void t_wait_asleep(pid_t tid, double ms, const char *what) {
+    double end = t_now_ms() + t_bound_ms(ms);
+    while (!t_in_epoll_wait(tid)) {
+        if (t_now_ms() > end)
+            FAIL("%s: the loop thread was not blocked in epoll_wait within %.0f ms", what,
+                 t_bound_ms(ms));
+        struct timespec ts = {0, 200000}; /* 0.2 ms */
+        nanosleep(&ts, NULL);
+    }
+}
+
+/* ------------------------------------------------------------------------- */
 /* Raw POSIX sockets (peers that are not tern)                                */
+
+/* A length that never fits in a TCP send buffer: the largest one the kernel grows to
+ * (the third field of /proc/sys/net/ipv4/tcp_wmem, 4 MiB by default) plus 2 MiB. Data
+ * queued beyond it to a peer that does not read stays queued in tern. */
+static inline size_t t_beyond_sndbuf(void) {
+    long wmem_max = 4L << 20;
+    FILE *f = fopen("/proc/sys/net/ipv4/tcp_wmem", "r");
+    if (f != NULL) {
+        long lo, def, hi;
+        if (fscanf(f, "%ld %ld %ld", &lo, &def, &hi) == 3 && hi > 0) wmem_max = hi;
+        fclose(f);
+    }
+    return (size_t)wmem_max + (2u << 20);
+}
 
 /* Blocking TCP connection to 127.0.0.1:port. rcvbuf > 0 sets SO_RCVBUF first (a small
  * receive buffer makes the sender queue data and write partially). */
@@ -404,7 +468,7 @@ static inline void t_free(tern_mgr *m) {
 /* Poll until cond is true, failing after ms milliseconds with `what`. */
 #define T_POLL_UNTIL(m, cond, ms, ...)                                                      \
     do {                                                                                    \
-        double t_end_ = t_now_ms() + (double)(ms) * (t_small ? 4 : 1);                      \
+        double t_end_ = t_now_ms() + t_bound_ms((double)(ms));                              \
         while (!(cond)) {                                                                   \
             if (t_now_ms() > t_end_) {                                                      \
                 fprintf(stderr, "%s: timed out waiting for: %s\n", t_name, #cond);          \

@@ -229,7 +229,11 @@ int main(void) {
     /* ---- part 2 ---- */
     pthread_t th;
     pthread_create(&th, NULL, server_thread, NULL);
-    while (atomic_load(&g_srv2_port) == 0) t_sleep_ms(2);
+    double end = t_now_ms() + t_bound_ms(5000);
+    while (atomic_load(&g_srv2_port) == 0) {
+        CHECK(t_now_ms() < end, "the server thread never listened");
+        t_sleep_ms(2);
+    }
     tern_mgr *cm = tern_mgr_new();
     CHECK(cm != NULL, "tern_mgr_new (client)");
     ctx e = {.kind = K_CLIENT, .name = "client in another manager", .seed = 13,
@@ -241,7 +245,7 @@ int main(void) {
           tern_mgr_conn_count(cm));
     t_free(cm);
     /* the server side sees EOF and closes its connection */
-    double end = t_now_ms() + 10000;
+    end = t_now_ms() + t_bound_ms(10000);
     while (t_track_count(&t_trk.closes) < 10 && t_now_ms() < end) t_sleep_ms(5);
     CHECK(t_track_count(&t_trk.closes) == 10, "part 2: %ld CLOSE events, want 10",
           t_track_count(&t_trk.closes));

@@ -6,7 +6,8 @@
  *     to what was sent and TERN_EV_DRAIN comes once the queue empties;
  *   - TERN_EV_READ offers every unconsumed byte again: a server that consumes only whole
  *     16-byte records sees split records completed by the next READ;
- *   - tern_close flushes what is queued, then closes (the peer reads all, then EOF);
+ *   - tern_close flushes what is queued, then closes (the peer reads all, then EOF), seen
+ *     with data still queued after a write (the peer waits for that before it reads);
  *   - event order: OPEN, ACCEPT, ..., exactly one CLOSE last, only inside poll/free;
  *     listeners get their CLOSE inside tern_mgr_free;
  *   - per-connection user pointers, tern_conn_lookup, tern_conn_mgr, local port, peer
@@ -15,7 +16,7 @@
 #include "common.h"
 
 #define BIG (1u << 20)
-#define FLUSH_LEN (512u * 1024u)
+static size_t FLUSH_LEN; /* more than a send buffer holds: t_beyond_sndbuf() */
 #define REC 16
 #define NREC 200
 
@@ -42,6 +43,9 @@ static char g_peer[16][64]; /* peer address of each accepted connection, in acce
 static int g_client_port[16];
 static atomic_int g_client_ports_n;
 static atomic_int g_client_done;
+/* Set by the loop thread, waited for by the client thread (instead of sleeping): */
+static atomic_size_t g_echo_queued_max;  /* largest queue of the echo connection */
+static atomic_size_t g_flush_left_after; /* flush-close: most left queued after a WRITE */
 
 static void on_event(tern_conn *c, int ev, void *ev_data, void *user) {
     t_rec rec = t_track(c, ev, ev_data);
@@ -76,7 +80,8 @@ static void on_event(tern_conn *c, int ev, void *ev_data, void *user) {
         tern_conn_set_user(c, cc);
         CHECK(tern_conn_user(c) == cc, "tern_conn_set_user did not stick");
         if (cc->mode == MODE_FLUSH_CLOSE) {
-            /* queue 512 KiB (the peer does not read yet) and ask for a graceful close */
+            /* queue more than the kernel takes (the peer does not read yet), then ask
+             * for a graceful close */
             void *p = NULL;
             tern_bytes *b = tern_bytes_alloc(FLUSH_LEN, &p);
             CHECK(b != NULL && p != NULL, "tern_bytes_alloc failed");
@@ -84,8 +89,6 @@ static void on_event(tern_conn *c, int ev, void *ev_data, void *user) {
             CHECK(tern_bytes_len(b) == FLUSH_LEN && tern_bytes_data(b) == p, "alloc'd bytes");
             CHECK_OK(tern_send_bytes(c, b));
             cc->tx += FLUSH_LEN;
-            size_t q = tern_conn_queued(c);
-            if (q > cc->max_queued) cc->max_queued = q;
             CHECK_OK(tern_close(c));
         }
         return;
@@ -127,8 +130,17 @@ static void on_event(tern_conn *c, int ev, void *ev_data, void *user) {
         }
         size_t q = tern_conn_queued(c);
         if (q > cc->max_queued) cc->max_queued = q;
+        if (cc->mode == MODE_ECHO && q > atomic_load(&g_echo_queued_max)) atomic_store(&g_echo_queued_max, q);
         break;
     }
+    case TERN_EV_WRITE:
+        if (cc->mode == MODE_FLUSH_CLOSE) {
+            /* after a write, with the close already asked for: what is still queued */
+            size_t q = tern_conn_queued(c);
+            if (q > cc->max_queued) cc->max_queued = q;
+            if (q > atomic_load(&g_flush_left_after)) atomic_store(&g_flush_left_after, q);
+        }
+        break;
     case TERN_EV_ERROR:
         FAIL("unexpected ERROR on connection %llu: %s", (unsigned long long)rec.id,
              (const char *)ev_data);
@@ -180,7 +192,13 @@ static void *client_main(void *arg) {
     pthread_t wt;
     writer_arg wa = {fd};
     pthread_create(&wt, NULL, big_writer, &wa);
-    t_sleep_ms(150); /* let the server's queue fill up */
+    /* read nothing until the server has had to queue (the slow-reader path) */
+    double end = t_now_ms() + t_bound_ms(10000);
+    while (atomic_load(&g_echo_queued_max) < 64 * 1024) {
+        CHECK(t_now_ms() < end, "the echo server never queued 64 KiB (at most %zu) for a reader that "
+              "does not read", atomic_load(&g_echo_queued_max));
+        t_sleep_ms(1);
+    }
     unsigned char *got = malloc(BIG);
     size_t have = 0;
     while (have < BIG) {
@@ -216,7 +234,12 @@ static void *client_main(void *arg) {
     /* 3. graceful close: everything queued arrives, then EOF */
     fd = t_raw_connect(g_port[MODE_FLUSH_CLOSE], 8 * 1024);
     note_client_port(fd);
-    t_sleep_ms(150);
+    /* read nothing until the server has written part and still holds the rest */
+    end = t_now_ms() + t_bound_ms(10000);
+    while (atomic_load(&g_flush_left_after) == 0) {
+        CHECK(t_now_ms() < end, "flush-close: no write left data queued behind tern_close");
+        t_sleep_ms(1);
+    }
     unsigned char *fl = malloc(FLUSH_LEN);
     t_read_exact(fd, fl, FLUSH_LEN, "data queued before tern_close");
     bad = t_check_pattern(fl, FLUSH_LEN, 77, 0);
@@ -233,6 +256,7 @@ static void *client_main(void *arg) {
 
 int main(void) {
     t_begin("test_echo", 60, 120);
+    FLUSH_LEN = t_beyond_sndbuf();
     t_track_init(64);
     uint64_t bytes_base = tern_bytes_live();
     int fds_base = t_count_fds();
@@ -294,7 +318,10 @@ int main(void) {
     CHECK(t_track_get(echo->id).drains >= 1, "no TERN_EV_DRAIN after the echo queue emptied");
     CHECK(t_track_get(echo->id).reads >= 2, "1 MiB arrived in one READ?");
     CHECK(recs->rx == NREC * REC, "records: %zu bytes consumed", recs->rx);
-    CHECK(flush->max_queued > 0, "flush-close: nothing was queued at tern_close time");
+    printf("flush-close: %zu of %zu bytes still queued after a write\n", flush->max_queued, FLUSH_LEN);
+    CHECK(flush->max_queued > 0 && flush->max_queued < FLUSH_LEN,
+          "flush-close: %zu bytes still queued after a write (want some, not all, of %zu)",
+          flush->max_queued, FLUSH_LEN);
 
     /* listeners: still alive; their CLOSE comes inside tern_mgr_free */
     for (int i = 1; i <= 3; i++) CHECK(tern_conn_lookup(g_mgr, lid[i]) == l[i], "listener gone");

@@ -31,9 +31,10 @@
  * released exactly once, tern_bytes_live() and the descriptor count are back to their
  * baselines after tern_mgr_free.
  *
- * Where tern behaves differently from API.md or tern.h, the check is a DEVIATION: it is
- * printed ("CONTRACT DEVIATION ...", with the request and what came back), the other
- * cases still run, and the test fails at the end.
+ * Where tern behaves differently from its C API contract (the comments of tern.h and
+ * README.md), the check is a DEVIATION: it is printed ("CONTRACT DEVIATION ...", with
+ * the request and what came back), the other cases still run, and the test fails at
+ * the end.
  */
 #include "common.h"
 
@@ -43,8 +44,8 @@ static int g_fds_base;
 static uint64_t g_bytes_base;
 static int g_deviations;
 
-/* A behaviour that differs from API.md / tern.h: reported, counted, and the test fails
- * at the end (after every other case ran). */
+/* A behaviour that differs from the contract (tern.h, README.md): reported, counted,
+ * and the test fails at the end (after every other case ran). */
 #define DEVIATION(cond, ...)                                                                 \
     do {                                                                                     \
         if (!(cond)) {                                                                       \

@@ -7,9 +7,19 @@
  * client sockets are kernel objects and cost no user memory). Afterwards every
  * connection closes, every descriptor is released.
  *
- * The RSS budget is checked at full scale only: under valgrind RSS means nothing.
+ * The heap the connections hold is checked at every scale against the same budget:
+ * glibc's mallinfo2 (bytes in use) normally, and under valgrind, where RSS means
+ * nothing and mallinfo2 reports zeros, memcheck's own count of the live heap blocks
+ * (VALGRIND_COUNT_LEAKS after a quick leak check: leaked + dubious + reachable). The
+ * RSS budget is checked at full scale only.
  */
 #include "common.h"
+
+#include <malloc.h>
+#if __has_include(<valgrind/memcheck.h>)
+#include <valgrind/memcheck.h>
+#define T_HAVE_MEMCHECK 1
+#endif
 
 static long N;
 static long g_accepts, g_closes, g_echoed;
@@ -45,6 +55,22 @@ static long rss_kib(void) {
     fclose(f);
     if (kib < 0) FAIL("no VmRSS in /proc/self/status");
     return kib;
+}
+
+/* Bytes of heap in use by the whole process. */
+static long heap_bytes(void) {
+#ifdef T_HAVE_MEMCHECK
+    if (RUNNING_ON_VALGRIND) {
+        unsigned long leaked = 0, dubious = 0, reachable = 0, suppressed = 0;
+        VALGRIND_DO_QUICK_LEAK_CHECK;
+        VALGRIND_COUNT_LEAKS(leaked, dubious, reachable, suppressed);
+        return (long)(leaked + dubious + reachable + suppressed);
+    }
+#else
+    if (t_small) FAIL("valgrind/memcheck.h was missing at build time: no heap count under valgrind");
+#endif
+    struct mallinfo2 mi = mallinfo2();
+    return (long)(mi.uordblks + mi.hblkhd);
 }
 
 static int *g_fds;
@@ -95,16 +121,23 @@ int main(void) {
     pthread_create(&th, NULL, clients, NULL);
     t_poll(m, 10);
     long before = rss_kib();
+    long heap_before = heap_bytes();
     T_POLL_UNTIL(m, atomic_load(&g_ready) && g_accepts == N, 60000,
                  "%ld clients echoed (accepted %ld, echoed %ld bytes)", N, g_accepts, g_echoed);
     for (int i = 0; i < 5; i++) t_poll(m, 10);
     long after = rss_kib();
+    long heap_after = heap_bytes();
     CHECK(tern_mgr_conn_count(m) == (size_t)N + 1, "%zu connections open, want %ld",
           tern_mgr_conn_count(m), N + 1);
     CHECK(g_echoed == N, "echoed %ld bytes, want %ld", g_echoed, N);
     double per_conn = (double)(after - before) * 1024.0 / (double)N;
     printf("%ld idle connections: RSS %ld -> %ld KiB, %.0f bytes per connection\n", N, before,
            after, per_conn);
+    double heap_per_conn = (double)(heap_after - heap_before) / (double)N;
+    printf("%ld idle connections: heap %ld -> %ld bytes, %.0f bytes per connection\n", N, heap_before,
+           heap_after, heap_per_conn);
+    CHECK(heap_per_conn < 1024.0, "an idle connection holds %.0f bytes of heap (budget 1024)",
+          heap_per_conn);
     if (!t_small) CHECK(per_conn < 1024.0, "an idle connection costs %.0f bytes (budget 1024)",
                         per_conn);
 

@@ -3,8 +3,10 @@
  * 4 workers, each with its own tern_remote (tern_remote_clone of the loop's remote,
  * made in the worker thread), push 10,000 tern_bytes_wrap buffers each (1,000 with
  * TERN_TEST_SCALE=small) to 4 connections (buffer s of worker w goes to connection
- * (s + w) % 4). TERN_OPT_MAX_POSTED is small, so pushes hit TERN_EFULL and are retried
- * with a new buffer. Raw peers read in reader threads and parse the stream:
+ * (s + w) % 4). TERN_OPT_MAX_POSTED is 64 and the loop does not poll until every worker
+ * has been refused with TERN_EFULL: exactly 64 pushes are accepted by then (the bound
+ * holds, nothing is dropped while returning TERN_OK); refused pushes are retried with a
+ * new buffer. Raw peers read in reader threads and parse the stream:
  *   - every buffer is 32-byte records naming worker, sequence, record index, target;
  *     the peer sees every buffer exactly once, whole (never interleaved with another),
  *     in sequence order per worker and connection;
@@ -39,6 +41,7 @@ static slot *g_slots; /* NW * NPUSH */
 static tern_remote *g_remote;
 static tern_conn_id g_ids[NC]; /* accepted connection id for peer socket k */
 static atomic_long g_efull, g_pushed;
+static atomic_long g_worker_efull[NW]; /* TERN_EFULL answers per worker */
 static int g_port;
 
 static uint64_t rec_check(uint32_t w, uint32_t s, uint32_t i, uint32_t c) {
@@ -107,7 +110,8 @@ static void *worker(void *arg) {
             CHECK(atomic_load(&sl->frees) == atomic_load(&sl->wraps),
                   "TERN_EFULL returned but the refused buffer was not released");
             atomic_fetch_add(&g_efull, 1);
-            t_sleep_ms(1);
+            atomic_fetch_add(&g_worker_efull[w], 1);
+            t_sleep_ms(1); /* back off: the loop needs a turn to drain */
         }
         atomic_fetch_add(&g_pushed, 1);
     }
@@ -282,9 +286,22 @@ int main(void) {
     for (int k = 0; k < NC; k++) pthread_create(&rt[k], NULL, reader_main, &g_rd[k]);
     double t0 = t_now_ms();
     for (long w = 0; w < NW; w++) pthread_create(&wt[w], NULL, worker, (void *)(intptr_t)w);
+    /* The loop is not polling: the queue fills, then every worker is refused. Once each
+     * one has been, no push is in flight: exactly TERN_OPT_MAX_POSTED were accepted. */
+    double end = t_now_ms() + t_bound_ms(10000);
+    for (int w = 0; w < NW; w++)
+        while (atomic_load(&g_worker_efull[w]) == 0) {
+            CHECK(t_now_ms() < end, "worker %d was never refused with TERN_EFULL (%ld pushes accepted "
+                  "with TERN_OPT_MAX_POSTED 64 and the loop idle): the posted queue is not bounded",
+                  w, atomic_load(&g_pushed));
+            t_sleep_ms(1);
+        }
+    CHECK(atomic_load(&g_pushed) == 64,
+          "%ld pushes returned TERN_OK while the loop was idle, TERN_OPT_MAX_POSTED is 64",
+          atomic_load(&g_pushed));
 
     int all = 0;
-    double end = t_now_ms() + 90000.0 * (t_small ? 3 : 1);
+    end = t_now_ms() + 90000.0 * (t_small ? 3 : 1);
     while (!all) {
         if (t_now_ms() > end)
             FAIL("timed out: %ld of %ld pushed, peers done %d %d %d %d", atomic_load(&g_pushed),
@@ -297,6 +314,8 @@ int main(void) {
     for (int w = 0; w < NW; w++) pthread_join(wt[w], NULL);
     printf("%ld buffers pushed and received in %.0f ms (%ld TERN_EFULL retries)\n", NW * NPUSH,
            t_now_ms() - t0, atomic_load(&g_efull));
+    CHECK(atomic_load(&g_efull) >= NW, "%ld TERN_EFULL answers, want at least one per worker",
+          atomic_load(&g_efull));
     /* every byte reached the kernel, so every buffer must be released by now (a few more
      * polls let the loop finish the last writes' bookkeeping) */
     long missing = 0;
@@ -361,13 +380,14 @@ int main(void) {
     CHECK_RC(tern_remote_close(late, g_ids[1]), TERN_ECLOSED);
     CHECK_RC(tern_remote_call(late, never_called, NULL), TERN_ECLOSED);
     CHECK(!g_call_ran, "tern_remote_call ran its function after tern_mgr_free");
+    /* a remote stays usable after the manager is gone: a clone works, and says so */
     tern_remote *late2 = tern_remote_clone(late);
-    if (late2 != NULL) {
-        b = tern_bytes_wrap(late_buf[0], 9, t_count_free, &late_frees);
-        CHECK_RC(tern_remote_send(late2, g_ids[2], b), TERN_ECLOSED);
-        CHECK(atomic_load(&late_frees.frees) == 4, "send on a late clone: buffer not released");
-        tern_remote_free(late2);
-    }
+    CHECK(late2 != NULL, "tern_remote_clone after tern_mgr_free returned NULL (%s)",
+          tern_strerror(tern_last_error()));
+    b = tern_bytes_wrap(late_buf[0], 9, t_count_free, &late_frees);
+    CHECK_RC(tern_remote_send(late2, g_ids[2], b), TERN_ECLOSED);
+    CHECK(atomic_load(&late_frees.frees) == 4, "send on a late clone: buffer not released");
+    tern_remote_free(late2);
     tern_remote_free(late);
 
     for (int k = 0; k < NC; k++) close(g_rd[k].fd);

@@ -18,6 +18,7 @@
 
 static tern_mgr *g_m;
 static pthread_t g_loop_thread;
+static pid_t g_loop_tid;
 
 /* ---- logging ------------------------------------------------------------ */
 
@@ -152,7 +153,7 @@ static void on_call(tern_mgr *m, void *user) {
 static void *caller_thread(void *arg) {
     tern_remote *r = tern_remote_clone(g_r);
     CHECK(r != NULL, "tern_remote_clone");
-    t_sleep_ms(100);
+    t_wait_asleep(g_loop_tid, 5000, "tern_remote_call"); /* inside the 3 s poll */
     CHECK_OK(tern_remote_call(r, on_call, arg));
     tern_remote_free(r);
     return NULL;
@@ -407,6 +408,7 @@ int main(void) {
     uint64_t bytes_base = tern_bytes_live();
     int fds_base = t_count_fds();
     g_loop_thread = pthread_self();
+    g_loop_tid = t_gettid();
     tern_log_set(TERN_LOG_DEBUG, on_log, &g_log_ud);
 
     g_m = tern_mgr_new();

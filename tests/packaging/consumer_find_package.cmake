@@ -9,6 +9,7 @@
 #
 # cmake -DTERN_BUILD_DIR=... -DCONSUMER_SOURCE_DIR=... -DWORK_DIR=... -DLIBDIR=lib
 #       [-DGENERATOR=...] [-DC_COMPILER=...] [-DPKG_CONFIG=...] [-DREADELF=...]
+#       [-DREQUIRE_PKG_CONFIG=ON: without pkg-config, fail instead of skipping part 2 and 3]
 #       -P consumer_find_package.cmake
 include("${CMAKE_CURRENT_LIST_DIR}/steps.cmake")
 
@@ -87,6 +88,10 @@ endif()
 
 # --- pkg-config --------------------------------------------------------------------------
 if(NOT PKG_CONFIG OR PKG_CONFIG MATCHES "NOTFOUND")
+  if(REQUIRE_PKG_CONFIG)
+    message(FATAL_ERROR "consumer_find_package: pkg-config not found, and TERN_REQUIRE_ALL_TESTS "
+                        "is ON: the pkg-config part cannot be skipped")
+  endif()
   message(STATUS "pkg-config not found: the pkg-config part of this test is skipped")
   return()
 endif()
