@@ -289,7 +289,7 @@ fn header_and_idle_timeouts_close_on_the_server_and_leave_no_timer() {
     let l2 = log.clone();
     let handler = Rc::new(move |m: &Manager, id: ConnId, ev: &Event<'_>| {
         l2.borrow_mut().push((id, ev.code(), Instant::now()));
-        if let Event::HttpMsg(_) = ev {
+        if let Event::Proto(ProtoEvent::HttpMsg(_)) = ev {
             m.http_reply(id, 200, b"", Body::Copy(b"hello\n")).unwrap();
         }
     });
