@@ -55,14 +55,15 @@
 #        ("1 8"), BCAST_CONNS (1000), BCAST_SECONDS (DURATION), BCAST_RATE (40),
 #        BCAST_RATE_COUNT (BCAST_RATE * DURATION), IDLE_N (10000), SETTLE (1),
 #        BUILD_DIR (build), BASE_PORT (18431: six ports from it), PEERS_ONLY (0),
+#        CHECK_LOAD (1: first run bench/ws_load_check.py, ws_load's own tests),
 #        TERN_ECHO_BIN / TERN_BCAST_BIN (use these binaries instead of building
 #        build/examples/ws_echo and bench/tern_ws_bench)
 #
 # Raw results: bench/out/ws/ (runs.tsv: one line per measured run; load/: ws_load's
 # output per run; summary.txt; env.txt; server logs; build.log). Each run replaces the
 # last. Needs cc, pkg-config, libwebsockets-dev, node and npm (ws is installed from the
-# lock file into bench/peers/node/node_modules), taskset, 2 CPUs; cmake and cargo for
-# tern's part.
+# lock file into bench/peers/node/node_modules), python3, taskset, 2 CPUs; cmake and
+# cargo for tern's part.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 . bench/lib.sh
@@ -80,6 +81,7 @@ SETTLE=${SETTLE:-1}
 BUILD_DIR=${BUILD_DIR:-build}
 BASE_PORT=${BASE_PORT:-18431}
 PEERS_ONLY=${PEERS_ONLY:-0}
+CHECK_LOAD=${CHECK_LOAD:-1}
 TERN_ECHO_BIN=${TERN_ECHO_BIN:-}
 TERN_BCAST_BIN=${TERN_BCAST_BIN:-}
 OUT=bench/out/ws
@@ -104,6 +106,7 @@ for v in DURATION ROUNDS ECHO_CONNS BCAST_CONNS BCAST_SECONDS BCAST_RATE BCAST_R
 done
 for w in "${WINDOWS[@]}"; do [[ $w =~ ^[1-9][0-9]*$ ]] || die "ECHO_WINDOWS holds '$w', not a positive integer"; done
 [[ $PEERS_ONLY =~ ^[01]$ ]] || die "PEERS_ONLY must be 0 or 1"
+[[ $CHECK_LOAD =~ ^[01]$ ]] || die "CHECK_LOAD must be 0 or 1"
 
 need taskset "apt-get install util-linux"
 need cc "apt-get install gcc"
@@ -111,6 +114,7 @@ need pkg-config "apt-get install pkg-config"
 need node "apt-get install nodejs"
 need npm "apt-get install npm"
 need getconf "apt-get install libc-bin"
+[ "$CHECK_LOAD" = 0 ] || need python3 "apt-get install python3 (or CHECK_LOAD=0)"
 pkg-config --exists libwebsockets || die "libwebsockets is missing: apt-get install libwebsockets-dev"
 if [ "$PEERS_ONLY" = 0 ] && { [ -z "$TERN_ECHO_BIN" ] || [ -z "$TERN_BCAST_BIN" ]; }; then
     need cmake "apt-get install cmake (or PEERS_ONLY=1)"
@@ -152,6 +156,14 @@ if [ "$PEERS_ONLY" = 0 ]; then
             die "bench/tern_ws_bench.c does not build: is issue 9's WebSocket API in include/tern.h? (PEERS_ONLY=1 runs the peers alone)"
     fi
     for b in "$TERN_ECHO_BIN" "$TERN_BCAST_BIN"; do [ -x "$b" ] || die "$b is not an executable"; done
+fi
+
+# ws_load's own checks: framing, masking, validation, loss and order counting, against
+# scripted servers (bench/ws_load_check.py, about 10 s)
+if [ "$CHECK_LOAD" = 1 ]; then
+    echo "checking ws_load (bench/ws_load_check.py; log: $OUT/ws_load_check.txt)"
+    python3 bench/ws_load_check.py "$LOAD_BIN" >"$OUT/ws_load_check.txt" 2>&1 ||
+        { grep -v '^ok' "$OUT/ws_load_check.txt" >&2; die "ws_load failed its own checks"; }
 fi
 
 # --- servers ---------------------------------------------------------------------------
