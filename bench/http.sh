@@ -31,7 +31,8 @@
 #   bench/http.sh [--syscalls] [--no-idle]
 #   env: DURATION (seconds per wrk run, default 10), ROUNDS (default 3),
 #        IDLE_N (default 10000), SYSCALL_DURATION (default 3), BUILD_DIR (default build),
-#        TERN_PORT (18411), NGINX_PORT (18412), FLOOR_PORT (18413)
+#        TERN_PORT (18411), NGINX_PORT (18412), FLOOR_PORT (18413),
+#        CASES (default "ka50 ka500 close50 close500": the wrk cases to run)
 #
 # Raw results: bench/out/http/ (runs.tsv: one line per wrk run; wrk/: wrk's output;
 # summary.txt: the table; server logs; syscalls-*.txt). Each run replaces the last.
@@ -51,7 +52,7 @@ NGINX_PORT=${NGINX_PORT:-18412}
 FLOOR_PORT=${FLOOR_PORT:-18413}
 OUT=bench/out/http
 SERVERS=(tern nginx floor)
-CASES=(ka50 ka500 close50 close500)
+read -ra CASES <<<"${CASES:-ka50 ka500 close50 close500}"
 IDLE_SERVERS=(tern nginx)
 
 SYSCALLS=0
@@ -84,6 +85,10 @@ if [ "$IDLE" = 1 ]; then
 fi
 [ "$SYSCALLS" = 0 ] || need strace "apt-get install strace"
 [ "$(nproc)" -ge 2 ] || die "needs 2 CPUs (server on CPU 0, wrk on CPU 1); nproc says $(nproc)"
+for c in "${CASES[@]}"; do
+    case $c in ka50 | ka500 | close50 | close500) ;; *) die "CASES holds '$c'; known: ka50 ka500 close50 close500" ;; esac
+done
+[ "${#CASES[@]}" -gt 0 ] || die "CASES is empty"
 for v in DURATION ROUNDS IDLE_N SYSCALL_DURATION TERN_PORT NGINX_PORT FLOOR_PORT; do
     [[ ${!v} =~ ^[1-9][0-9]*$ ]] || die "$v must be a positive integer, not '${!v}'"
 done
@@ -278,7 +283,7 @@ established() {
     echo "nginx: $(nginx -v 2>&1)"
     echo "wrk: $(wrk --version 2>&1 | head -n 1 || true)"
     echo "cc: $(cc --version | head -n 1)"
-    echo "DURATION=$DURATION ROUNDS=$ROUNDS IDLE=$IDLE IDLE_N=$IDLE_N SYSCALLS=$SYSCALLS"
+    echo "DURATION=$DURATION ROUNDS=$ROUNDS CASES='${CASES[*]}' IDLE=$IDLE IDLE_N=$IDLE_N SYSCALLS=$SYSCALLS"
 } >"$OUT/env.txt"
 
 mkdir -p "$TMP/nginx"
