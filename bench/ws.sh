@@ -21,10 +21,12 @@
 #           max rate: RATE 0, COUNT sized from a warm-up run so that the run lasts about
 #           BCAST_SECONDS: deliveries/s (messages received, all subscribers) and server
 #           CPU µs per delivery. fixed rate: RATE = BCAST_RATE (40) messages/s, i.e.
-#           40,000 deliveries/s, well below every server's saturation, for
+#           40,000 deliveries/s, below every server's saturation (on this machine about
+#           a third of libwebsockets' and half of Node's full speed), for
 #           BCAST_RATE_COUNT messages: p50/p99 delivery latency. At saturation a latency
 #           only measures how long the queue is, hence the two runs; a server that
-#           cannot publish at the fixed rate is flagged ("behind").
+#           cannot publish at the fixed rate is flagged ("behind"). Both are fan-out
+#           figures: the last subscriber is written after 999 others.
 #   idle    IDLE_N (10,000) connections to a freshly started echo server, one 64-byte
 #           echo each, then idle: (RSS with them - RSS before) / IDLE_N, SETTLE s after
 #           the last one went quiet (as bench/idle.sh).
