@@ -1,14 +1,20 @@
 #!/usr/bin/env bash
 # HTTP throughput and cost: tern (c-examples/hello_server) against nginx, both answering
-# every request with "hello\n" (Content-Type text/plain). Method of /work/shared/BENCH.md:
-# server pinned to CPU 0, wrk -t1 pinned to CPU 1, tern and nginx interleaved in every
-# round (tern, nginx, tern, nginx, ...), ROUNDS rounds, medians and ratios tern/nginx.
+# every request with "hello\n" (Content-Type text/plain), and against the raw epoll floor
+# (bench/floor.c: one recv and one send per request, parsing nothing). Method of
+# /work/shared/BENCH.md: server pinned to CPU 0, wrk -t1 pinned to CPU 1, the servers
+# interleaved in every round (tern, nginx, floor, tern, nginx, floor, ...), ROUNDS rounds,
+# medians and ratios tern/nginx and tern/floor.
 #
 # Cases: keep-alive c=50, keep-alive c=500, `Connection: close` c=50 and c=500. Per run:
 # req/s and p99 latency as wrk reports them (--latency), and the server's CPU time per
 # request: utime+stime of the server process (/proc/PID/stat, all its threads) read
 # before and after the run, divided by the requests wrk completed. CPU per request does
 # not depend on how fast the client is.
+#
+# The floor answers every read with one response, so it only takes part in the
+# keep-alive cases (wrk sends one request at a time per connection). BENCH.md's target:
+# tern's CPU per keep-alive request at most 1.05x the floor's.
 #
 # Idle case (default; --no-idle skips it): keep-alive c=50 without, then with IDLE_N
 # (10,000) idle keep-alive connections open (bench/idle_clients.py, each made one request
@@ -25,11 +31,12 @@
 #   bench/http.sh [--syscalls] [--no-idle]
 #   env: DURATION (seconds per wrk run, default 10), ROUNDS (default 3),
 #        IDLE_N (default 10000), SYSCALL_DURATION (default 3), BUILD_DIR (default build),
-#        TERN_PORT (18411), NGINX_PORT (18412)
+#        TERN_PORT (18411), NGINX_PORT (18412), FLOOR_PORT (18413),
+#        CASES (default "ka50 ka500 close50 close500": the wrk cases to run)
 #
 # Raw results: bench/out/http/ (runs.tsv: one line per wrk run; wrk/: wrk's output;
 # summary.txt: the table; server logs; syscalls-*.txt). Each run replaces the last.
-# Needs nginx (Debian nginx-light), wrk, curl, taskset, 2 CPUs; python3 for the idle
+# Needs nginx (Debian nginx-light), wrk, curl, taskset, cc, 2 CPUs; python3 for the idle
 # case, strace for --syscalls. Runs as an ordinary user.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -42,9 +49,11 @@ SYSCALL_DURATION=${SYSCALL_DURATION:-3}
 BUILD_DIR=${BUILD_DIR:-build}
 TERN_PORT=${TERN_PORT:-18411}
 NGINX_PORT=${NGINX_PORT:-18412}
+FLOOR_PORT=${FLOOR_PORT:-18413}
 OUT=bench/out/http
-SERVERS=(tern nginx)
-CASES=(ka50 ka500 close50 close500)
+SERVERS=(tern nginx floor)
+read -ra CASES <<<"${CASES:-ka50 ka500 close50 close500}"
+IDLE_SERVERS=(tern nginx)
 
 SYSCALLS=0
 IDLE=1
@@ -68,6 +77,7 @@ need wrk "apt-get install wrk"
 need curl "apt-get install curl"
 need taskset "apt-get install util-linux"
 need cmake "apt-get install cmake"
+need cc "apt-get install gcc"
 need getconf "apt-get install libc-bin"
 if [ "$IDLE" = 1 ]; then
     need python3 "apt-get install python3 (or run with --no-idle)"
@@ -75,7 +85,11 @@ if [ "$IDLE" = 1 ]; then
 fi
 [ "$SYSCALLS" = 0 ] || need strace "apt-get install strace"
 [ "$(nproc)" -ge 2 ] || die "needs 2 CPUs (server on CPU 0, wrk on CPU 1); nproc says $(nproc)"
-for v in DURATION ROUNDS IDLE_N SYSCALL_DURATION TERN_PORT NGINX_PORT; do
+for c in "${CASES[@]}"; do
+    case $c in ka50 | ka500 | close50 | close500) ;; *) die "CASES holds '$c'; known: ka50 ka500 close50 close500" ;; esac
+done
+[ "${#CASES[@]}" -gt 0 ] || die "CASES is empty"
+for v in DURATION ROUNDS IDLE_N SYSCALL_DURATION TERN_PORT NGINX_PORT FLOOR_PORT; do
     [[ ${!v} =~ ^[1-9][0-9]*$ ]] || die "$v must be a positive integer, not '${!v}'"
 done
 
@@ -90,26 +104,19 @@ fi
 rm -rf "$OUT"
 mkdir -p "$OUT/wrk"
 build_example hello_server
+FLOOR_BIN=$(build_c floor bench/floor.c)
 TMP=$(mktemp -d)
 
 # --- processes, and their cleanup ------------------------------------------------------
-TERN_PID=
-NGINX_PID=
-IDLE_PID=
-IDLE_FD=
 STRACE_PID=
 
 cleanup() {
-    local p
-    if [ -n "$IDLE_FD" ]; then
-        exec {IDLE_FD}>&- || true
+    if [ -n "$STRACE_PID" ]; then
+        kill "$STRACE_PID" 2>/dev/null || true
+        wait "$STRACE_PID" 2>/dev/null || true
     fi
-    for p in "$STRACE_PID" "$IDLE_PID" "$TERN_PID" "$NGINX_PID"; do
-        [ -n "$p" ] && kill "$p" 2>/dev/null || true
-    done
-    for p in "$STRACE_PID" "$IDLE_PID" "$TERN_PID" "$NGINX_PID"; do
-        [ -n "$p" ] && wait "$p" 2>/dev/null || true
-    done
+    hold_cleanup
+    stop_all_servers
     rm -rf "$TMP"
 }
 trap cleanup EXIT
@@ -141,26 +148,22 @@ CONF
 }
 
 alive() {
-    kill -0 "$2" 2>/dev/null || die "$1 (pid $2) died; see $OUT/$1.log and $OUT/nginx-error.log"
+    server_alive "$1" "$OUT/$1.log$([ "$1" != nginx ] || echo " and $OUT/nginx-error.log")"
 }
 
-# start_server NAME: starts it pinned to CPU 0, sets TERN_PID or NGINX_PID.
+# start_server NAME: starts it pinned to CPU 0 (its pid: SERVER_PID[NAME]).
 start_server() {
-    local name=$1 port pid
-    if [ "$name" = tern ]; then port=$TERN_PORT; else port=$NGINX_PORT; fi
+    local name=$1 port
+    port=$(port_of "$name")
     ! port_open "$port" || die "something already listens on 127.0.0.1:$port (set ${name^^}_PORT)"
-    if [ "$name" = tern ]; then
-        taskset -c 0 "$TERN_BIN" "$TERN_PORT" >"$OUT/tern.log" 2>&1 &
-        pid=$!
-        TERN_PID=$pid
-    else
-        taskset -c 0 nginx -p "$TMP/nginx" -c "$TMP/nginx/nginx.conf" -e "$PWD/$OUT/nginx-error.log" \
-            >"$OUT/nginx.log" 2>&1 &
-        pid=$!
-        NGINX_PID=$pid
-    fi
-    wait_port "$port" || { alive "$name" "$pid"; die "$name does not listen on $port"; }
-    alive "$name" "$pid"
+    case $name in
+    tern) start_pinned tern 0 "$OUT/tern.log" "$TERN_BIN" "$TERN_PORT" ;;
+    nginx) start_pinned nginx 0 "$OUT/nginx.log" nginx -p "$TMP/nginx" -c "$TMP/nginx/nginx.conf" \
+        -e "$PWD/$OUT/nginx-error.log" ;;
+    floor) start_pinned floor 0 "$OUT/floor.log" "$FLOOR_BIN" "$FLOOR_PORT" ;;
+    esac
+    wait_port "$port" || { alive "$name"; die "$name does not listen on $port"; }
+    alive "$name"
 }
 
 # check_server NAME PORT: one request with curl; must be 200 "hello\n", text/plain.
@@ -176,11 +179,23 @@ check_server() {
 }
 
 pid_of() {
-    if [ "$1" = tern ]; then echo "$TERN_PID"; else echo "$NGINX_PID"; fi
+    echo "${SERVER_PID[$1]}"
 }
 
 port_of() {
-    if [ "$1" = tern ]; then echo "$TERN_PORT"; else echo "$NGINX_PORT"; fi
+    case $1 in
+    tern) echo "$TERN_PORT" ;;
+    nginx) echo "$NGINX_PORT" ;;
+    floor) echo "$FLOOR_PORT" ;;
+    esac
+}
+
+# case_servers CASE: the servers that take part in it (the floor only in keep-alive).
+case_servers() {
+    case $1 in
+    ka*) echo "${SERVERS[*]}" ;;
+    *) echo "${IDLE_SERVERS[*]}" ;;
+    esac
 }
 
 case_conns() {
@@ -214,12 +229,12 @@ run_wrk() {
     raw=$OUT/wrk/r$round-$case-$server.txt
     local args=(-t1 -c"$conns" -d"${DURATION}s" --latency)
     case $case in close*) args+=(-H 'Connection: close') ;; esac
-    alive "$server" "$pid"
+    alive "$server"
     t0=$(cpu_ticks "$pid")
     taskset -c 1 wrk "${args[@]}" "http://127.0.0.1:$port/" >"$raw" 2>&1 ||
         die "wrk failed against $server, see $raw"
     t1=$(cpu_ticks "$pid")
-    alive "$server" "$pid"
+    alive "$server"
     read -r requests rps p99 errors non2xx < <(wrk_stats "$raw")
     [ "$requests" -gt 0 ] || die "wrk completed no requests against $server; see $raw"
     cpu=$(awk -v t=$((t1 - t0)) -v hz="$CLK_TCK" -v n="$requests" 'BEGIN { printf "%.3f", t * 1e6 / hz / n }')
@@ -232,30 +247,15 @@ run_wrk() {
 
 # open_idle SERVER: IDLE_N idle keep-alive connections from CPU 1, held until close_idle.
 open_idle() {
-    local server=$1 port _ line
-    port=$(port_of "$server")
-    rm -f "$TMP/idle_in" "$TMP/idle_out"
-    mkfifo "$TMP/idle_in"
-    taskset -c 1 python3 bench/idle_clients.py "$port" "$IDLE_N" http <"$TMP/idle_in" \
-        >"$TMP/idle_out" 2>"$OUT/idle_clients.log" &
-    IDLE_PID=$!
-    exec {IDLE_FD}>"$TMP/idle_in"
-    for _ in $(seq 1200); do
-        line=$(head -n 1 "$TMP/idle_out" 2>/dev/null || true)
-        [ -z "$line" ] || break
-        kill -0 "$IDLE_PID" 2>/dev/null || break
-        sleep 0.1
-    done
-    [ "$line" = "ready $IDLE_N" ] ||
-        die "$server: idle clients said '$line', not 'ready $IDLE_N'; see $OUT/idle_clients.log"
+    local server=$1
+    hold_start "$IDLE_N" "$TMP/idle_out" "$OUT/idle_clients.log" \
+        taskset -c 1 python3 bench/idle_clients.py "$(port_of "$server")" "$IDLE_N" http ||
+        die "$server: idle clients said '$(head -n 1 "$TMP/idle_out")', not 'ready $IDLE_N'; see $OUT/idle_clients.log"
     sleep 1
 }
 
 close_idle() {
-    exec {IDLE_FD}>&-
-    IDLE_FD=
-    wait "$IDLE_PID" || true
-    IDLE_PID=
+    hold_stop
     sleep 1
 }
 
@@ -271,7 +271,8 @@ established() {
     echo "kernel: $(uname -r), nproc: $(nproc), CLK_TCK: $CLK_TCK"
     echo "nginx: $(nginx -v 2>&1)"
     echo "wrk: $(wrk --version 2>&1 | head -n 1 || true)"
-    echo "DURATION=$DURATION ROUNDS=$ROUNDS IDLE=$IDLE IDLE_N=$IDLE_N SYSCALLS=$SYSCALLS"
+    echo "cc: $(cc --version | head -n 1)"
+    echo "DURATION=$DURATION ROUNDS=$ROUNDS CASES='${CASES[*]}' IDLE=$IDLE IDLE_N=$IDLE_N SYSCALLS=$SYSCALLS"
 } >"$OUT/env.txt"
 
 mkdir -p "$TMP/nginx"
@@ -285,18 +286,23 @@ for s in "${SERVERS[@]}"; do
         die "wrk warm-up against $s failed"
 done
 
-runs=$((${#CASES[@]} * 2 * ROUNDS))
-[ "$IDLE" = 0 ] || runs=$((runs + 4 * ROUNDS))
-echo "tern pid $TERN_PID, nginx pid $NGINX_PID; $runs wrk runs of ${DURATION}s (about $((runs * (DURATION + 1) / 60 + 1)) min)"
+runs=0
+for c in "${CASES[@]}"; do
+    read -ra in_case <<<"$(case_servers "$c")"
+    runs=$((runs + ${#in_case[@]} * ROUNDS))
+done
+[ "$IDLE" = 0 ] || runs=$((runs + 2 * ${#IDLE_SERVERS[@]} * ROUNDS))
+echo "tern pid $(pid_of tern), nginx pid $(pid_of nginx), floor pid $(pid_of floor);" \
+    "$runs wrk runs of ${DURATION}s (about $((runs * (DURATION + 1) / 60 + 1)) min)"
 
 for r in $(seq "$ROUNDS"); do
     for c in "${CASES[@]}"; do
-        for s in "${SERVERS[@]}"; do
+        for s in $(case_servers "$c"); do
             run_wrk "$r" "$c" "$s"
         done
     done
     if [ "$IDLE" = 1 ]; then
-        for s in "${SERVERS[@]}"; do
+        for s in "${IDLE_SERVERS[@]}"; do
             run_wrk "$r" idle0 "$s"
             open_idle "$s"
             run_wrk "$r" idle "$s"
@@ -345,30 +351,30 @@ if [ "$SYSCALLS" = 1 ]; then
 fi
 
 # --- summary ---------------------------------------------------------------------------
-kfmt() { awk -v v="$1" 'BEGIN { if (v == "nan") print "-"; else if (v >= 1000) printf "%.1fk", v / 1000; else printf "%.0f", v }'; }
-num() { awk -v v="$1" -v f="$2" 'BEGIN { if (v == "nan") print "-"; else printf f, v }'; }
-ms() { awk -v v="$1" 'BEGIN { if (v == "nan" || v < 0) print "-"; else printf "%.2f", v / 1000 }'; }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "nan" || b == "nan" || b == 0) print "-"; else printf "%.2f", a / b }'; }
-
 {
     echo
     echo "medians of $ROUNDS round(s), wrk -t1 ${DURATION}s; server on CPU 0, wrk on CPU 1"
-    printf '%-24s %10s %10s %5s  %10s %10s %5s  %10s %10s\n' "" "tern" "nginx" "" "tern" "nginx" "" \
-        "tern" "nginx"
-    printf '%-24s %10s %10s %5s  %10s %10s %5s  %10s %10s\n' case req/s req/s t/n "CPU us/req" \
-        "CPU us/req" t/n "p99 ms" "p99 ms"
+    echo "(floor: bench/floor.c, one recv + one send per request; keep-alive cases only)"
+    printf '%-24s %8s %8s %8s %5s  %7s %7s %7s %5s %5s  %7s %7s %7s\n' "" tern nginx floor "" \
+        tern nginx floor "" "" tern nginx floor
+    printf '%-24s %8s %8s %8s %5s  %7s %7s %7s %5s %5s  %7s %7s %7s\n' case req/s req/s req/s t/n \
+        "CPU us" "CPU us" "CPU us" t/n t/f "p99 ms" "p99 ms" "p99 ms"
     for c in "${CASES[@]}"; do
-        tr=$(median "$c" tern req_per_s)
-        nr=$(median "$c" nginx req_per_s)
-        tc=$(median "$c" tern cpu_us_per_req)
-        nc=$(median "$c" nginx cpu_us_per_req)
-        tp=$(median "$c" tern p99_us)
-        np=$(median "$c" nginx p99_us)
-        printf '%-24s %10s %10s %5s  %10s %10s %5s  %10s %10s\n' "$(case_label "$c")" \
-            "$(kfmt "$tr")" "$(kfmt "$nr")" "$(ratio "$tr" "$nr")" \
-            "$(num "$tc" %.2f)" "$(num "$nc" %.2f)" "$(ratio "$tc" "$nc")" \
-            "$(ms "$tp")" "$(ms "$np")"
+        declare -A rps=() cpu=() p99=()
+        for sv in "${SERVERS[@]}"; do
+            rps[$sv]=$(median "$c" "$sv" req_per_s)
+            cpu[$sv]=$(median "$c" "$sv" cpu_us_per_req)
+            p99[$sv]=$(median "$c" "$sv" p99_us)
+        done
+        printf '%-24s %8s %8s %8s %5s  %7s %7s %7s %5s %5s  %7s %7s %7s\n' "$(case_label "$c")" \
+            "$(kfmt "${rps[tern]}")" "$(kfmt "${rps[nginx]}")" "$(kfmt "${rps[floor]}")" \
+            "$(ratio "${rps[tern]}" "${rps[nginx]}")" \
+            "$(num "${cpu[tern]}" %.2f)" "$(num "${cpu[nginx]}" %.2f)" "$(num "${cpu[floor]}" %.2f)" \
+            "$(ratio "${cpu[tern]}" "${cpu[nginx]}")" "$(ratio "${cpu[tern]}" "${cpu[floor]}")" \
+            "$(ms "${p99[tern]}")" "$(ms "${p99[nginx]}")" "$(ms "${p99[floor]}")"
     done
+    echo "CPU us = server CPU µs per request; t/n = tern/nginx, t/f = tern/floor" \
+        "(BENCH.md: keep-alive CPU t/f <= 1.05 and below every peer)"
     errs=$(awk -F'\t' 'NR > 1 && ($10 > 0 || $11 > 0)' "$OUT/runs.tsv" | wc -l)
     [ "$errs" = 0 ] || echo "note: $errs run(s) had socket errors or non-2xx answers; see $OUT/runs.tsv"
     if [ "$IDLE" = 1 ]; then
@@ -376,7 +382,7 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "nan" || b == "nan" || b == 
         echo "keep-alive c=50 with $IDLE_N idle keep-alive connections open (BENCH.md: tern within 5%)"
         printf '%-8s %12s %12s %9s  %15s %15s\n' server "req/s none" "req/s idle" idle/none \
             "CPU us/req none" "CPU us/req idle"
-        for s in "${SERVERS[@]}"; do
+        for s in "${IDLE_SERVERS[@]}"; do
             a=$(median idle0 "$s" req_per_s)
             b=$(median idle "$s" req_per_s)
             printf '%-8s %12s %12s %9s  %15s %15s\n' "$s" "$(kfmt "$a")" "$(kfmt "$b")" "$(ratio "$b" "$a")" \

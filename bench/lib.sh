@@ -89,3 +89,108 @@ wrk_stats() {
         /Non-2xx or 3xx responses:/ { non = $NF }
         END { printf "%d %.2f %.1f %d %d\n", req, rps, p99, err, non }' "$1"
 }
+
+# build_c NAME SOURCE [CC ARGS...]: compiles one bench program (a C file of bench/,
+# optimized, warnings on) to $BUILD_DIR/bench/NAME and prints that path. Logs to
+# $OUT/build.log; dies with its tail on failure.
+build_c() {
+    local name=$1 src=$2
+    shift 2
+    local bin=$BUILD_DIR/bench/$name
+    mkdir -p "$BUILD_DIR/bench"
+    echo "cc $src -> $bin" >>"$OUT/build.log"
+    cc -std=gnu11 -O2 -g -Wall -Wextra -o "$bin" "$src" "$@" >>"$OUT/build.log" 2>&1 ||
+        { tail -n 20 "$OUT/build.log" >&2; die "compiling $src failed"; }
+    echo "$bin"
+}
+
+# Background servers by name: start_pinned NAME CPU LOG CMD... runs CMD pinned to CPU
+# with its output in LOG and records its pid in SERVER_PID[NAME]; stop_server NAME sends
+# SIGTERM, waits up to 5 s, then SIGKILL; stop_all_servers (for an EXIT trap) stops
+# every one still recorded.
+declare -gA SERVER_PID=()
+
+start_pinned() {
+    local name=$1 cpu=$2 log=$3
+    shift 3
+    taskset -c "$cpu" "$@" >"$log" 2>&1 &
+    SERVER_PID[$name]=$!
+}
+
+stop_server() {
+    local pid=${SERVER_PID[$1]:-} _
+    [ -n "$pid" ] || return 0
+    unset "SERVER_PID[$1]"
+    kill "$pid" 2>/dev/null || true
+    for _ in $(seq 50); do
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.1
+    done
+    kill -KILL "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+}
+
+stop_all_servers() {
+    local name
+    for name in "${!SERVER_PID[@]}"; do stop_server "$name"; done
+}
+
+# server_alive NAME LOG: dies (naming LOG) if the server recorded as NAME has exited.
+server_alive() {
+    local pid=${SERVER_PID[$1]:-}
+    [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null || die "$1 died; see $2"
+}
+
+# rss_kb PID: resident set size in KiB.
+rss_kb() {
+    awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"
+}
+
+# Clients that open N connections, make one exchange on each, print "ready N" and hold
+# them idle until their standard input closes (bench/idle_clients.py, ws_load idle).
+# hold_start N OUT ERR CMD...: starts CMD with a pipe as stdin, its stdout in OUT, and
+# waits (2 min at most) for "ready N"; returns 1 if another first line came, or none.
+# hold_stop: closes the pipe and waits for the clients to exit (what they print after
+# "ready" is in OUT). hold_cleanup: the same, for an EXIT trap, silently.
+HOLD_PID=
+HOLD_FD=
+HOLD_DIR=
+
+hold_start() {
+    local n=$1 out=$2 err=$3 line= _
+    shift 3
+    HOLD_DIR=$(mktemp -d)
+    mkfifo "$HOLD_DIR/in"
+    "$@" <"$HOLD_DIR/in" >"$out" 2>"$err" &
+    HOLD_PID=$!
+    exec {HOLD_FD}>"$HOLD_DIR/in"
+    for _ in $(seq 1200); do
+        line=$(head -n 1 "$out" 2>/dev/null || true)
+        [ -z "$line" ] || break
+        kill -0 "$HOLD_PID" 2>/dev/null || break
+        sleep 0.1
+    done
+    [ "$line" = "ready $n" ]
+}
+
+hold_stop() {
+    [ -z "$HOLD_FD" ] || exec {HOLD_FD}>&-
+    HOLD_FD=
+    [ -z "$HOLD_PID" ] || wait "$HOLD_PID" || true
+    HOLD_PID=
+    [ -z "$HOLD_DIR" ] || rm -rf "$HOLD_DIR"
+    HOLD_DIR=
+}
+
+hold_cleanup() {
+    [ -z "$HOLD_PID" ] || kill "$HOLD_PID" 2>/dev/null || true
+    hold_stop 2>/dev/null || true
+}
+
+# Number formats for summaries; every one prints "-" for "nan" (no data).
+# kfmt V: 138612 -> 138.6k;  num V FORMAT: printf;  ms V: microseconds as ms;
+# ratio A B: A/B to 2 decimals.
+kfmt() { awk -v v="$1" 'BEGIN { if (v == "nan") print "-"; else if (v >= 1e6) printf "%.2fM", v / 1e6; else if (v >= 1000) printf "%.1fk", v / 1000; else printf "%.0f", v }'; }
+num() { awk -v v="$1" -v f="$2" 'BEGIN { if (v == "nan") print "-"; else printf f, v }'; }
+ms() { awk -v v="$1" 'BEGIN { if (v == "nan" || v < 0) print "-"; else printf "%.2f", v / 1000 }'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "nan" || b == "nan" || b == 0) print "-"; else printf "%.2f", a / b }'; }
