@@ -22,14 +22,21 @@ pub struct FileSeg {
 
 pub(crate) enum Chunk {
     Copied(Vec<u8>),
+    /// A few copied bytes kept in the chunk itself (a frame header or a chunk-size
+    /// line in front of a shared buffer): no pooled buffer taken for them.
+    Inline { len: u8, buf: [u8; INLINE] },
     Shared(Bytes),
     File(FileSeg),
 }
+
+/// Copies this short go into the chunk list itself when no copied chunk can take them.
+const INLINE: usize = 22;
 
 impl Chunk {
     fn len(&self) -> usize {
         match self {
             Chunk::Copied(v) => v.len(),
+            Chunk::Inline { len, .. } => usize::from(*len),
             Chunk::Shared(b) => b.len(),
             Chunk::File(f) => f.len,
         }
@@ -39,6 +46,7 @@ impl Chunk {
     fn memory(&self) -> Option<&[u8]> {
         match self {
             Chunk::Copied(v) => Some(v),
+            Chunk::Inline { len, buf } => Some(&buf[..usize::from(*len)]),
             Chunk::Shared(b) => Some(b.as_slice()),
             Chunk::File(_) => None,
         }
@@ -89,10 +97,17 @@ impl SendQueue {
         }
     }
 
-    /// Queues a copy of `data`, filling the last copied chunk before taking another.
+    /// Queues a copy of `data`, filling the last copied chunk before taking another
+    /// (a few bytes behind a shared buffer or a file go inline instead).
     pub fn push_copy(&mut self, mut data: &[u8], pool: &mut BufPool) {
         self.queued += data.len();
         self.storage(pool);
+        if data.len() <= INLINE && matches!(self.chunks.back(), Some(Chunk::Shared(_) | Chunk::File(_))) {
+            let mut buf = [0u8; INLINE];
+            buf[..data.len()].copy_from_slice(data);
+            self.chunks.push_back(Chunk::Inline { len: data.len() as u8, buf });
+            return;
+        }
         while !data.is_empty() {
             if let Some(Chunk::Copied(v)) = self.chunks.back_mut() {
                 let room = v.capacity() - v.len();
@@ -183,6 +198,7 @@ impl SendQueue {
     fn pop_front(&mut self, pool: &mut BufPool) {
         match self.chunks.pop_front() {
             Some(Chunk::Copied(v)) => pool.put(v),
+            Some(Chunk::Inline { .. }) => {}
             Some(Chunk::Shared(b)) => drop(b),
             Some(Chunk::File(f)) => drop(f),
             None => {}
@@ -256,6 +272,25 @@ mod tests {
         q.advance(5, &mut pool);
         assert_eq!(q.chunks.capacity(), 0, "an empty queue holds no storage");
         assert_eq!(pool.idle_chunks(), 1, "it went back to the pool");
+    }
+
+    #[test]
+    fn headers_between_shared_buffers_take_no_pooled_chunk() {
+        let mut pool = BufPool::default();
+        let mut q = SendQueue::default();
+        let payload = Bytes::from_vec(vec![5u8; 64]);
+        q.push_copy(&[0x82, 64], &mut pool);
+        q.push_bytes(payload.clone(), &mut pool);
+        for _ in 0..1000 {
+            q.push_copy(&[0x82, 64], &mut pool);
+            q.push_bytes(payload.clone(), &mut pool);
+        }
+        assert_eq!(q.queued(), 1001 * 66);
+        let pooled = q.chunks.iter().filter(|c| matches!(c, Chunk::Copied(_))).count();
+        assert_eq!(pooled, 1, "only the first header took a pooled chunk");
+        let mut iov = [IoSlice::new(&[]); 4];
+        q.memory_slices(&mut iov);
+        assert_eq!((&*iov[0], &iov[1][..2], &*iov[2]), (&[0x82u8, 64][..], &[5u8, 5][..], &[0x82u8, 64][..]));
     }
 
     #[test]

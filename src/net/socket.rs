@@ -6,9 +6,11 @@
 use std::io;
 use std::os::fd::{AsRawFd, RawFd};
 
-/// The most iovecs handed to one `sendmsg`; Linux allows 1024, and past a few dozen
-/// chunks the syscall is already moving as much as the socket buffer takes.
-pub(crate) const MAX_IOV: usize = 64;
+/// The most iovecs handed to one `sendmsg` (Linux allows 1024). Small WebSocket
+/// frames are two slices each (header, shared payload), so a broadcast queues many
+/// short slices: 256 of them still fit in a few KiB of stack and let one syscall carry
+/// a hundred frames.
+pub(crate) const MAX_IOV: usize = 256;
 
 /// Writes the slices in order with one `sendmsg(MSG_NOSIGNAL | MSG_DONTWAIT)`.
 /// Returns the number of bytes the kernel took (possibly fewer than offered).

@@ -63,6 +63,7 @@ static void fill(unsigned char *b, int kind, int worker, uint32_t seq) {
     put_u32(b, MAGIC);
     b[4] = (unsigned char)kind;
     b[5] = (unsigned char)worker;
+    b[6] = b[7] = 0;
     put_u32(b + 8, seq);
     t_fill_pattern(b + 12, MSG - 12, (uint64_t)worker * 1000003u + seq, 0);
 }
