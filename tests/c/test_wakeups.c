@@ -19,7 +19,8 @@
  *     answer must wake the loop (CONNECT follows at once).
  * First, an idle tern_mgr_poll(m, 300) must really sleep ~300 ms: a loop that wakes up
  * on its own all the time would hide lost wakeups.
- * WebSocket publishing gets its case here when tern has it.
+ *   - tern_remote_ws_send to one WebSocket connection and tern_remote_ws_publish to a
+ *     topic it subscribed to (WRITE on it; the client reads the frame).
  */
 #include "common.h"
 
@@ -42,8 +43,13 @@ static void handled_now(void) {
 /* ---- the server side ---------------------------------------------------- */
 
 static tern_conn_id g_last_accepted;
+static tern_conn_id g_ws_id; /* the server side of the WebSocket connection */
 static tern_http_token g_tok;
 static int g_ntok;
+
+static int is_ws_path(tern_str u) {
+    return u.len == 3 && memcmp(u.ptr, "/ws", 3) == 0;
+}
 
 static void on_event(tern_conn *c, int ev, void *ev_data, void *user) {
     t_rec rec = t_track(c, ev, ev_data);
@@ -51,7 +57,14 @@ static void on_event(tern_conn *c, int ev, void *ev_data, void *user) {
     if (ev == TERN_EV_ACCEPT) g_last_accepted = rec.id;
     if (ev == TERN_EV_ERROR) FAIL("ERROR on id %llu: %s", (unsigned long long)rec.id, (char *)ev_data);
     if (ev == TERN_EV_READ) FAIL("the raw server received bytes");
-    if (ev == TERN_EV_HTTP_MSG) {
+    if (ev == TERN_EV_HTTP_MSG && is_ws_path(tern_http_uri(ev_data))) {
+        CHECK_OK(tern_ws_upgrade(c, ev_data, NULL));
+    } else if (ev == TERN_EV_WS_OPEN) {
+        CHECK_OK(tern_ws_subscribe(c, "wake"));
+        g_ws_id = rec.id;
+    } else if (ev == TERN_EV_WS_MSG || ev == TERN_EV_WS_CTL) {
+        FAIL("the WebSocket client sends nothing");
+    } else if (ev == TERN_EV_HTTP_MSG) {
         g_tok = tern_http_defer(c, ev_data);
         CHECK(g_tok.conn != 0, "tern_http_defer: %s", tern_strerror(tern_last_error()));
         g_ntok++;
@@ -77,11 +90,12 @@ static void on_call_add_timer(tern_mgr *m, void *user) {
 /* ---- cases --------------------------------------------------------------- */
 
 enum { C_SEND = 1, C_WAKEUP, C_WAKEUP_EMPTY, C_CALL, C_CLOSE, C_RESPOND, C_BEGIN, C_WRITE, C_END,
-       C_TIMER, C_COUNT };
+       C_TIMER, C_WS_SEND, C_WS_PUBLISH, C_COUNT };
 static const char *const k_names[C_COUNT] = {
     "", "tern_remote_send", "tern_remote_wakeup", "tern_remote_wakeup(NULL)", "tern_remote_call",
     "tern_remote_close", "tern_http_respond", "tern_http_respond_begin", "tern_http_respond_write",
-    "tern_http_respond_end", "a timer added by tern_remote_call"};
+    "tern_http_respond_end", "a timer added by tern_remote_call", "tern_remote_ws_send",
+    "tern_remote_ws_publish"};
 
 static tern_conn_id g_peer_id; /* the raw peer sends and wakeups go to */
 static int g_peer_fd;
@@ -102,6 +116,10 @@ static void post(tern_remote *r, int k) {
     case C_WRITE: CHECK_OK(tern_http_respond_write(r, g_tok, tern_bytes_copy("piece\n", 6))); break;
     case C_END: CHECK_OK(tern_http_respond_end(r, g_tok)); break;
     case C_TIMER: CHECK_OK(tern_remote_call(r, on_call_add_timer, NULL)); break;
+    case C_WS_SEND: CHECK_OK(tern_remote_ws_send(r, g_ws_id, TERN_WS_TEXT, tern_bytes_copy("ws", 2))); break;
+    case C_WS_PUBLISH:
+        CHECK_OK(tern_remote_ws_publish(r, "wake", TERN_WS_TEXT, tern_bytes_copy("pub", 3)));
+        break;
     default: FAIL("unknown case %d", k);
     }
 }
@@ -143,6 +161,7 @@ static void *poster_main(void *arg) {
 
 static int g_http_port, g_tcp_port;
 static int g_http_fd = -1;
+static int g_ws_fd = -1; /* the WebSocket client: a raw socket that did the handshake */
 
 static void expect_ev(int ev, tern_conn_id id) {
     g_want_ev = ev;
@@ -176,6 +195,8 @@ static void setup(int k) {
     }
     case C_WRITE:
     case C_END: expect_ev(TERN_EV_WRITE, g_tok.conn); break;
+    case C_WS_SEND:
+    case C_WS_PUBLISH: expect_ev(TERN_EV_WRITE, g_ws_id); break;
     default: FAIL("unknown case %d", k);
     }
 }
@@ -188,8 +209,10 @@ static void drain_client(int k) {
     if (k == C_RESPOND || k == C_END) want = k == C_RESPOND ? "whole\n" : "0\r\n\r\n";
     if (k == C_BEGIN) want = "\r\n\r\n";
     if (k == C_WRITE) want = "piece\n";
+    if (k == C_WS_SEND) want = "\x81\x02ws";
+    if (k == C_WS_PUBLISH) want = "\x81\x03pub";
     if (want == NULL) return;
-    int fd = k == C_SEND ? g_peer_fd : g_http_fd;
+    int fd = k == C_SEND ? g_peer_fd : k >= C_WS_SEND ? g_ws_fd : g_http_fd;
     size_t have = 0;
     while (have < strlen(want) || memmem(buf, have, want, strlen(want)) == NULL) {
         CHECK(have < sizeof buf - 1, "%s: %zu bytes without \"%s\"", k_names[k], have, want);
@@ -199,6 +222,22 @@ static void drain_client(int k) {
               have);
         have += (size_t)n;
     }
+}
+
+/* Reads the 101 (RFC 6455's sample key, so its accept value is known). */
+static void read_ws_handshake(void) {
+    char buf[1024];
+    size_t have = 0;
+    while (memmem(buf, have, "\r\n\r\n", 4) == NULL) {
+        CHECK(have < sizeof buf, "the 101 is longer than %zu bytes", sizeof buf);
+        ssize_t n = recv(g_ws_fd, buf + have, sizeof buf - have, 0);
+        if (n < 0 && errno == EINTR) continue;
+        CHECK(n > 0, "the WebSocket client got %s before the 101", n == 0 ? "EOF" : strerror(errno));
+        have += (size_t)n;
+    }
+    CHECK(have > 12 && memcmp(buf, "HTTP/1.1 101", 12) == 0, "no 101: %.*s", (int)have, buf);
+    CHECK(memmem(buf, have, "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=", 28) != NULL, "wrong accept: %.*s", (int)have, buf);
+    CHECK(memmem(buf, have, "\r\n\r\n", 4) == buf + have - 4, "bytes after the 101");
 }
 
 static double g_worst[C_COUNT];
@@ -275,9 +314,15 @@ int main(void) {
     T_POLL_UNTIL(g_m, g_last_accepted != 0, 5000, "the raw peer accepted");
     g_peer_id = g_last_accepted;
     g_http_fd = t_raw_connect(g_http_port, 0);
+    g_ws_fd = t_raw_connect(g_http_port, 0);
+    const char *hs = "GET /ws HTTP/1.1\r\nHost: t\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                     "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
+    t_write_all(g_ws_fd, hs, strlen(hs));
+    T_POLL_UNTIL(g_m, g_ws_id != 0, 5000, "the WebSocket handshake");
+    read_ws_handshake();
 
     /* an idle loop sleeps for the whole timeout (or lost wakeups could not be seen) */
-    T_POLL_UNTIL(g_m, t_track_count(&t_trk.accepts) == 2, 5000, "the HTTP client accepted");
+    T_POLL_UNTIL(g_m, t_track_count(&t_trk.accepts) == 3, 5000, "the HTTP clients accepted");
     for (int i = 0; i < 3; i++) t_poll(g_m, 10); /* settle */
     double t0 = t_now_ms();
     int n = t_poll(g_m, 300);
@@ -310,6 +355,7 @@ int main(void) {
     t_track_check_all_closed();
     close(g_peer_fd);
     close(g_http_fd);
+    close(g_ws_fd);
     CHECK(tern_bytes_live() == bytes_base, "tern_bytes_live %llu, baseline %llu",
           (unsigned long long)tern_bytes_live(), (unsigned long long)bytes_base);
     CHECK(t_count_fds() == fds_base, "descriptors: %d now, %d before", t_count_fds(), fds_base);
