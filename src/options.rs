@@ -23,12 +23,14 @@ pub enum Opt {
     MaxStreamBodyBytes = 14,
     DirListing = 15,
     FollowSymlinksOut = 16,
+    HttpLenientLf = 17,
+    HttpClientLenientLf = 18,
 }
 
 impl Opt {
     pub fn from_id(id: i32) -> Result<Opt> {
         use Opt::*;
-        const ALL: [Opt; 16] = [
+        const ALL: [Opt; 18] = [
             IdleTimeoutMs,
             HeaderTimeoutMs,
             MaxHeaderBytes,
@@ -45,6 +47,8 @@ impl Opt {
             MaxStreamBodyBytes,
             DirListing,
             FollowSymlinksOut,
+            HttpLenientLf,
+            HttpClientLenientLf,
         ];
         ALL.into_iter().find(|o| *o as i32 == id).ok_or(Error::Invalid)
     }
@@ -81,6 +85,10 @@ pub struct Options {
     pub dir_listing: bool,
     /// serve_dir follows symlinks that point out of the root (else 403).
     pub follow_symlinks_out: bool,
+    /// The server takes a bare LF as a line end in request heads (else 400).
+    pub http_lenient_lf: bool,
+    /// The client takes a bare LF as a line end in response heads (else ERROR).
+    pub http_client_lenient_lf: bool,
 }
 
 impl Default for Options {
@@ -102,6 +110,8 @@ impl Default for Options {
             max_stream_body: 64 << 30,
             dir_listing: false,
             follow_symlinks_out: false,
+            http_lenient_lf: false,
+            http_client_lenient_lf: false,
         }
     }
 }
@@ -116,6 +126,8 @@ impl Options {
             Opt::HttpHeadEvents => Some(&mut self.http_head_events),
             Opt::DirListing => Some(&mut self.dir_listing),
             Opt::FollowSymlinksOut => Some(&mut self.follow_symlinks_out),
+            Opt::HttpLenientLf => Some(&mut self.http_lenient_lf),
+            Opt::HttpClientLenientLf => Some(&mut self.http_client_lenient_lf),
             _ => None,
         };
         if let Some(flag) = switch {
@@ -145,7 +157,7 @@ impl Options {
             Opt::ConnectTimeoutMs => self.connect_timeout_ms = ms,
             Opt::MaxRecvBuffer => self.max_recv_buffer = n.max(4096),
             Opt::CloseTimeoutMs => self.close_timeout_ms = ms,
-            Opt::HttpHeadEvents | Opt::DirListing | Opt::FollowSymlinksOut => return Err(Error::Invalid),
+            Opt::HttpHeadEvents | Opt::DirListing | Opt::FollowSymlinksOut | Opt::HttpLenientLf | Opt::HttpClientLenientLf => return Err(Error::Invalid),
             Opt::MaxStreamBodyBytes => self.max_stream_body = ms,
         }
         Ok(())

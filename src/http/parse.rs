@@ -1,6 +1,13 @@
 //! Where a request is parsed: the head with `httparse`, then the checks RFC 9112 asks
 //! of a server that must not be fooled about where one request ends and the next
 //! begins (request smuggling), each failure mapped to the status it deserves.
+//!
+//! Lines end in CRLF. `httparse` also takes a bare LF as a line end, which a proxy in
+//! front of tern may not: a field after a bare LF (a `Content-Length`, a
+//! `Transfer-Encoding`) would then be seen by one and not the other, and one request
+//! becomes two. So a complete head is refused if any LF in it lacks its CR (400 for
+//! a request; a malformed response on the client), unless the manager was told to be
+//! lenient (`Opt::HttpLenientLf`, `Opt::HttpClientLenientLf`).
 
 /// A byte range of the head buffer; spans instead of slices so a parsed head can be
 /// kept (and its vector reused) without borrowing the buffer.
@@ -72,9 +79,23 @@ const fn reject(status: u16, why: &'static str) -> Reject {
 /// The most header fields a request may carry (431 past it).
 pub(crate) const MAX_HEADERS: usize = 100;
 
+/// Whether some LF of `head` is not preceded by a CR. A reduction over every byte
+/// with no early exit, so the compiler can do it a vector at a time: a head is
+/// small and almost never has one.
+pub fn has_bare_lf(head: &[u8]) -> bool {
+    let first = head.first() == Some(&b'\n');
+    first | head.iter().zip(&head[1.min(head.len())..]).fold(false, |bad, (&prev, &b)| bad | ((b == b'\n') & (prev != b'\r')))
+}
+
 impl Head {
-    /// Parses the head at the start of `buf`. `Ok(false)`: incomplete, read more.
+    /// Parses the head at the start of `buf`, refusing bare LF line ends.
+    /// `Ok(false)`: incomplete, read more.
     pub fn parse(&mut self, buf: &[u8], max_head: usize) -> Result<bool, Reject> {
+        self.parse_with(buf, max_head, false)
+    }
+
+    /// `parse`, taking a bare LF as a line end if `lenient_lf`.
+    pub fn parse_with(&mut self, buf: &[u8], max_head: usize, lenient_lf: bool) -> Result<bool, Reject> {
         let mut raw = [httparse::EMPTY_HEADER; MAX_HEADERS];
         let mut req = httparse::Request::new(&mut raw);
         let n = match req.parse(buf) {
@@ -88,6 +109,9 @@ impl Head {
         };
         if n > max_head {
             return Err(too_large(buf, max_head));
+        }
+        if !lenient_lf && has_bare_lf(&buf[..n]) {
+            return Err(reject(400, "bare LF in the request head"));
         }
         self.headers.clear();
         for h in req.headers.iter() {
@@ -196,8 +220,8 @@ impl Head {
     /// its fields say). Fields are kept as for a request; method, path and query
     /// are empty.
     /// The framing is `None` for a response without a body (HEAD, 1xx, 204, 304,
-    /// Content-Length: 0).
-    pub fn parse_response(&mut self, buf: &[u8], max_head: usize, head_request: bool) -> Result<Option<(u16, Framing)>, Reject> {
+    /// Content-Length: 0). A bare LF line end is refused unless `lenient_lf`.
+    pub fn parse_response(&mut self, buf: &[u8], max_head: usize, head_request: bool, lenient_lf: bool) -> Result<Option<(u16, Framing)>, Reject> {
         let mut raw = [httparse::EMPTY_HEADER; MAX_HEADERS];
         let mut resp = httparse::Response::new(&mut raw);
         let n = match resp.parse(buf) {
@@ -206,6 +230,9 @@ impl Head {
             Ok(_) => return Err(reject(502, "response head too large")),
             Err(_) => return Err(reject(502, "malformed response head")),
         };
+        if !lenient_lf && has_bare_lf(&buf[..n]) {
+            return Err(reject(502, "malformed response head: bare LF"));
+        }
         let status = resp.code.expect("complete response has a status");
         self.headers.clear();
         for h in resp.headers.iter() {
@@ -386,6 +413,30 @@ mod tests {
         assert_eq!(status("GET / HTTP/1.1\r\nHost: h\r\nExpect: something\r\n\r\n"), 417);
         assert!(parse("GET / HTTP/1.1\r\nHost: h\r\nExpect: 100-Continue\r\n\r\n").unwrap().expect_continue);
         assert_eq!(status("GET nopath HTTP/1.1\r\nHost: h\r\n\r\n"), 400);
+    }
+
+    #[test]
+    fn bare_lf_is_refused_in_every_position_unless_lenient() {
+        for s in [
+            "GET / HTTP/1.1\nHost: h\r\n\r\n",
+            "GET / HTTP/1.1\r\nHost: h\n\r\n",
+            "GET / HTTP/1.1\r\nHost: h\r\n\n",
+            "GET / HTTP/1.1\nHost: h\nX: y\n\n",
+            "\nGET / HTTP/1.1\r\nHost: h\r\n\r\n",
+        ] {
+            assert_eq!(status(s), 400, "{s:?}");
+            let mut h = Head::default();
+            assert_eq!(h.parse_with(s.as_bytes(), 8192, true), Ok(true), "{s:?} with the option");
+            assert_eq!(h.header(s.as_bytes(), b"host"), Some(&b"h"[..]));
+        }
+        assert!(parse("GET / HTTP/1.1\r\nHost: h\r\n\r\n").is_ok());
+        // Only the head is looked at: a body may hold any byte.
+        let mut h = Head::default();
+        assert_eq!(h.parse(b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 2\r\n\r\n\n\n", 8192), Ok(true));
+        assert!(!has_bare_lf(b"") && !has_bare_lf(b"\r\n") && has_bare_lf(b"\n") && has_bare_lf(b"a\r\n\n"));
+        let mut r = Head::default();
+        assert_eq!(r.parse_response(b"HTTP/1.1 200 OK\nContent-Length: 0\n\n", 8192, false, false).unwrap_err().status, 502);
+        assert_eq!(r.parse_response(b"HTTP/1.1 200 OK\nContent-Length: 0\n\n", 8192, false, true), Ok(Some((200, Framing::None))));
     }
 
     #[test]

@@ -1,9 +1,12 @@
 //! Serialising response heads and chunk framing straight into a send queue (no
-//! intermediate string), so head and body leave in one `sendmsg`.
+//! intermediate string), so head and body leave in one `sendmsg`; and the rules a
+//! caller's answer must keep so that tern alone frames it (`check_answer`).
 
+use super::fields::{self, Fields};
 use super::parse::Framing;
 use crate::buf::pool::BufPool;
 use crate::buf::send_queue::SendQueue;
+use crate::error::{Error, Result};
 
 /// What the `Connection` field must say.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -57,22 +60,63 @@ pub fn bodiless(status: u16) -> bool {
     (100..200).contains(&status) || status == 204 || status == 304
 }
 
+/// Whether a caller may answer with `status` and the header block it scanned to
+/// `f`, with a whole body of `len` bytes (`None`: a streamed answer), tern framing
+/// it alone; `Invalid` if not:
+/// - 1xx is tern's (100 Continue) or a protocol switch's (101), never an answer;
+/// - `Transfer-Encoding` is tern's to choose;
+/// - a `Content-Length` must be a valid length, and the body's for a whole answer;
+/// - 204 and 304 have no body and no length.
+pub fn check_answer(status: u16, f: &Fields, len: Option<u64>) -> Result<()> {
+    let no_body = status == 204 || status == 304;
+    let ok = (200..=999).contains(&status)
+        && !f.transfer_encoding
+        && f.content_length != Some(None)
+        && !(no_body && (f.content_length.is_some() || len.is_some_and(|n| n > 0)))
+        && match (f.content_length, len) {
+            (Some(Some(n)), Some(l)) => n == l,
+            _ => true,
+        };
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::Invalid)
+    }
+}
+
 /// Writes "HTTP/1.1 STATUS REASON", Date, the caller's lines, the framing field
 /// (`Content-Length` or `Transfer-Encoding: chunked`; none for `Framing::None` and
 /// `UntilClose`), the Connection field, and the blank line.
 pub fn write_head(q: &mut SendQueue, pool: &mut BufPool, status: u16, extra: &[u8], framing: Framing, conn: ConnField, date: &[u8]) {
+    write_head_with(q, pool, status, extra.len(), |put| put(extra), framing, conn, date);
+}
+
+/// `write_head` for an answer tern frames: the caller's `Content-Length` and
+/// `Connection` lines (`f` says whether there are any) are left out, since tern
+/// writes its own (one of each at most).
+#[allow(clippy::too_many_arguments)]
+pub fn write_answer_head(q: &mut SendQueue, pool: &mut BufPool, status: u16, extra: &[u8], f: &Fields, framing: Framing, conn: ConnField, date: &[u8]) {
+    if f.content_length.is_none() && !f.connection {
+        return write_head(q, pool, status, extra, framing, conn, date);
+    }
+    write_head_with(q, pool, status, extra.len(), |put| fields::kept(extra, true, true, put), framing, conn, date);
+}
+
+/// `write_head` with the caller's block (at most `extra_len` bytes) given in pieces by
+/// `extra`.
+#[allow(clippy::too_many_arguments)]
+fn write_head_with(q: &mut SendQueue, pool: &mut BufPool, status: u16, extra_len: usize, extra: impl FnOnce(&mut dyn FnMut(&[u8])), framing: Framing, conn: ConnField, date: &[u8]) {
     // Assembled on the stack and queued with one copy: the head of a typical response
     // is a few hundred bytes, and one copy costs far less than a dozen.
     let mut head = Head { buf: [0; HEAD_BUF], len: 0 };
-    if extra.len() > HEAD_BUF - HEAD_FIXED {
+    head.status_line(status, date);
+    if extra_len > HEAD_BUF - HEAD_FIXED {
         // A large caller block goes straight to the queue after the status line.
-        head.status_line(status, date);
         q.push_copy(head.bytes(), pool);
-        q.push_copy(extra, pool);
+        extra(&mut |piece: &[u8]| q.push_copy(piece, pool));
         head.len = 0;
     } else {
-        head.status_line(status, date);
-        head.put(extra);
+        extra(&mut |piece: &[u8]| head.put(piece));
     }
     let mut num = [0u8; 20];
     match framing {
@@ -187,6 +231,48 @@ mod tests {
         assert_eq!(extra.len(), HEAD_BUF - HEAD_FIXED);
         write_head(&mut q, &mut pool, 431, extra.as_bytes(), Framing::Length(u64::MAX), ConnField::KeepAlive, b"Thu, 01 Jan 1970 00:00:00 GMT");
         assert!(String::from_utf8(q.contiguous_for_tests()).unwrap().ends_with("Content-Length: 18446744073709551615\r\nConnection: keep-alive\r\n\r\n"));
+    }
+
+    #[test]
+    fn answers_tern_cannot_frame_are_refused() {
+        let f = |block: &[u8]| fields::scan(block).unwrap();
+        assert_eq!(check_answer(200, &f(b""), Some(5)), Ok(()));
+        assert_eq!(check_answer(200, &f(b"Content-Length: 5\r\n"), Some(5)), Ok(()));
+        assert_eq!(check_answer(200, &f(b"Content-Length: 5\r\n"), None), Ok(()));
+        assert_eq!(check_answer(304, &f(b"ETag: \"x\"\r\n"), Some(0)), Ok(()));
+        assert_eq!(check_answer(204, &f(b""), None), Ok(()));
+        for (status, block, len) in [
+            (200, &b"Content-Length: 3\r\n"[..], Some(5)),
+            (200, b"Content-Length: x\r\n", None),
+            (200, b"Content-Length: 3\r\nContent-Length: 4\r\n", None),
+            (200, b"Transfer-Encoding: chunked\r\n", None),
+            (204, b"", Some(1)),
+            (304, b"Content-Length: 0\r\n", Some(0)),
+            (204, b"Content-Length: 0\r\n", None),
+            (100, b"", Some(0)),
+            (101, b"", None),
+        ] {
+            assert_eq!(check_answer(status, &f(block), len), Err(Error::Invalid), "{status} {:?} {len:?}", String::from_utf8_lossy(block));
+        }
+    }
+
+    #[test]
+    fn the_callers_framing_and_connection_lines_give_way_to_terns() {
+        let mut pool = BufPool::default();
+        let mut q = SendQueue::default();
+        let extra = b"Connection: close\r\nX-A: 1\r\nContent-Length: 2\r\n";
+        let f = fields::scan(extra).unwrap();
+        write_answer_head(&mut q, &mut pool, 200, extra, &f, Framing::Length(2), ConnField::Close, b"Thu, 01 Jan 1970 00:00:00 GMT");
+        let text = String::from_utf8(q.contiguous_for_tests()).unwrap();
+        assert_eq!(text, "HTTP/1.1 200 OK\r\nDate: Thu, 01 Jan 1970 00:00:00 GMT\r\nX-A: 1\r\nContent-Length: 2\r\nConnection: close\r\n\r\n");
+        // The same past the stack buffer.
+        let mut q = SendQueue::default();
+        let big = format!("X-Big: {}\r\nconnection: keep-alive\r\nX-C: 3\r\n", "v".repeat(600));
+        let f = fields::scan(big.as_bytes()).unwrap();
+        write_answer_head(&mut q, &mut pool, 200, big.as_bytes(), &f, Framing::Chunked, ConnField::Omit, b"Thu, 01 Jan 1970 00:00:00 GMT");
+        let text = String::from_utf8(q.contiguous_for_tests()).unwrap();
+        assert!(text.ends_with(&format!("X-Big: {}\r\nX-C: 3\r\nTransfer-Encoding: chunked\r\n\r\n", "v".repeat(600))), "{text}");
+        assert!(!text.to_ascii_lowercase().contains("connection"));
     }
 
     #[test]

@@ -16,6 +16,7 @@
 use crate::buf::pool::BufPool;
 use crate::buf::recv_buf::RecvBuf;
 use crate::buf::send_queue::SendQueue;
+use crate::error::{Error, Failure};
 use crate::options::Options;
 use std::time::Instant;
 
@@ -97,6 +98,20 @@ pub trait Protocol: Sized + 'static {
     /// was registered for it (tokens, pooled state).
     fn on_close(&mut self, id: ConnId, shared: &mut Self::Shared);
 
+    /// The manager shuts down gracefully (`tern_mgr_shutdown`): end the connection
+    /// once what it is doing is done (a protocol with requests in flight answers the
+    /// ones it has read, then closes; one that is idle closes now). What is queued is
+    /// still written. By default: close gracefully at once.
+    fn on_shutdown(&mut self, cx: &mut Ctx<'_, Self::Shared>) {
+        cx.close();
+    }
+
+    /// The shutdown's deadline passed and every connection still open is about to be
+    /// closed hard: from now on refuse what other threads would post for them, so
+    /// that what was accepted before is handled first and nothing is accepted that
+    /// can no longer be delivered.
+    fn on_shutdown_deadline(_shared: &mut Self::Shared) {}
+
     /// When this protocol next needs `on_timer`, if ever. Read after every call the
     /// reactor makes (`on_input`, `on_timer`, ...); after a call from above (the
     /// protocol's own API, through `with_proto`) only if that call said
@@ -145,7 +160,7 @@ pub trait Protocol: Sized + 'static {
 #[derive(Default)]
 pub struct Effects {
     bits: u8,
-    fail: Option<Box<str>>,
+    fail: Option<Box<Failure>>,
 }
 
 impl Effects {
@@ -182,7 +197,7 @@ impl Effects {
         self.has(Effects::DEADLINE)
     }
     /// Why the connection must fail (ERROR, queue discarded, CLOSE), if it must.
-    pub fn take_fail(&mut self) -> Option<Box<str>> {
+    pub fn take_fail(&mut self) -> Option<Box<Failure>> {
         self.fail.take()
     }
 }
@@ -258,9 +273,15 @@ impl<'a, S> Ctx<'a, S> {
         self.connecting = false;
     }
 
-    /// Close with an error: ERROR(`why`), the queue discarded, then CLOSE.
+    /// Close with an error: ERROR(`why`), the queue discarded, then CLOSE. The
+    /// error's code (`tern_conn_error`) is `Protocol`: the peer broke the protocol.
     pub fn fail(&mut self, why: impl Into<Box<str>>) {
-        self.fx.fail.get_or_insert(why.into());
+        self.fail_with(Error::Protocol, why);
+    }
+
+    /// `fail` with the code the error is reported with.
+    pub fn fail_with(&mut self, code: Error, why: impl Into<Box<str>>) {
+        self.fx.fail.get_or_insert_with(|| Box::new(Failure::new(code, why)));
         self.open = false;
         self.connecting = false;
     }
