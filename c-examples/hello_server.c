@@ -3,7 +3,8 @@
  *   usage: hello_server [PORT]     (default 8000, on 127.0.0.1)
  *   try:   curl -i http://127.0.0.1:8000/
  *
- * Runs until SIGINT or SIGTERM. bench/http.sh measures it against nginx.
+ * Runs until SIGINT or SIGTERM (then stops gracefully: tern_mgr_shutdown). bench/http.sh
+ * measures it against nginx.
  *
  * An HTTP listener delivers one TERN_EV_HTTP_MSG per complete request (head parsed,
  * body read and de-chunked); the handler answers with tern_http_reply, which queues
@@ -66,9 +67,9 @@ int main(int argc, char **argv) {
             break;
         }
     }
-    /* Graceful stop: new connections are refused, requests already read are answered; whatever is still open
-     * after 5 s is closed. tern_mgr_poll says TERN_ECLOSED when nothing is left (a
-     * second signal stops waiting). */
+    /* Graceful stop: new connections are refused, requests already read are answered;
+     * whatever is still open after 5 s is closed. tern_mgr_poll says TERN_ECLOSED when
+     * nothing is left (a second signal stops waiting). */
     tern_mgr_shutdown(mgr, 5000);
     for (int rc = 0; rc != TERN_ECLOSED && stop_requested < 2;) {
         rc = tern_mgr_poll(mgr, 100);

@@ -51,59 +51,11 @@ static tern_bytes *wrap(const char *s) {
     return b;
 }
 
-/* ------------------------------------------------------------------------- */
-/* Raw exchanges: a client thread writes a request and reads until the server  */
-/* closes; the loop thread polls meanwhile.                                    */
+static char g_out[65536];
 
-typedef struct {
-    int port;
-    const char *req;
-    char out[65536];
-    size_t out_len;
-    atomic_int done;
-} xchg;
-
-static void *xchg_main(void *p) {
-    xchg *x = p;
-    int fd = t_raw_connect(x->port, 0);
-    struct timeval tv = {10, 0};
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-    t_write_all(fd, x->req, strlen(x->req));
-    for (;;) {
-        ssize_t n = recv(fd, x->out + x->out_len, sizeof x->out - 1 - x->out_len, 0);
-        if (n < 0 && errno == EINTR) continue;
-        if (n <= 0 || (x->out_len += (size_t)n) == sizeof x->out - 1) break;
-    }
-    x->out[x->out_len] = '\0';
-    close(fd);
-    atomic_store(&x->done, 1);
-    return NULL;
-}
-
-/* Every Date line taken out, so answers compare byte for byte. */
-static void strip_dates(char *s) {
-    char *d;
-    while ((d = strstr(s, "\r\nDate: ")) != NULL) {
-        char *end = strstr(d + 2, "\r\n");
-        CHECK(end != NULL, "a Date line without its CRLF");
-        memmove(d, end, strlen(end) + 1);
-    }
-}
-
-static xchg g_x;
-
-/* Sends `req` on a new connection; returns everything the server sent until it
- * closed the connection, Date lines taken out. */
+/* Sends `req` on a new connection; everything the server sent until it closed it. */
 static const char *exchange(tern_mgr *m, int port, const char *req) {
-    memset(&g_x, 0, sizeof g_x);
-    g_x.port = port;
-    g_x.req = req;
-    pthread_t th;
-    CHECK(pthread_create(&th, NULL, xchg_main, &g_x) == 0, "pthread_create");
-    T_POLL_UNTIL(m, atomic_load(&g_x.done), 15000, "the server to answer and close: %s", req);
-    pthread_join(th, NULL);
-    strip_dates(g_x.out);
-    return g_x.out;
+    return t_exchange(m, port, req, g_out, sizeof g_out);
 }
 
 #define EXPECT_WIRE(got, want, what)                                                         \
