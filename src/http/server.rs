@@ -318,7 +318,8 @@ impl ServerConn {
                 ex.slots.push_back(Slot {
                     seq,
                     state: SlotState::Pending,
-                    is_head: false,
+                    // A client that sent HEAD reads no body, whatever is wrong after it.
+                    is_head: cx.recv.data().starts_with(b"HEAD "),
                     minor: 1,
                     close_after: true,
                     client_done: false,
