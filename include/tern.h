@@ -19,7 +19,15 @@
  *
  * Errors: functions that act return TERN_OK (0) or a negative TERN_E* code
  * (tern_strerror names it); functions that create a handle return it or NULL,
- * and then tern_last_error() says why. */
+ * and then tern_last_error() says why (tern_last_os_error() gives the errno
+ * behind it, 0 if none). Like errno, both are thread-local, set when such a call
+ * fails and left alone when one succeeds: read them right after the failure.
+ * Inside TERN_EV_ERROR, tern_conn_error() and tern_conn_os_error() say what the
+ * message (ev_data) is about.
+ *
+ * Stopping: tern_mgr_shutdown() stops gracefully (poll until tern_mgr_poll
+ * returns TERN_ECLOSED, then tern_mgr_free()); tern_mgr_free() alone is the hard
+ * stop. */
 
 
 /**
