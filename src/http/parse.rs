@@ -7,7 +7,8 @@
 //! `Transfer-Encoding`) would then be seen by one and not the other, and one request
 //! becomes two. So a complete head is refused if any LF in it lacks its CR (400 for
 //! a request; a malformed response on the client), unless the manager was told to be
-//! lenient (`Opt::HttpLenientLf`, `Opt::HttpClientLenientLf`).
+//! lenient (`Opt::HttpLenientLf`, `Opt::HttpClientLenientLf`). For a request this
+//! costs a byte per line, not a pass over the head (`Head::ends_lines_with_crlf`).
 
 /// A byte range of the head buffer; spans instead of slices so a parsed head can be
 /// kept (and its vector reused) without borrowing the buffer.
@@ -79,9 +80,9 @@ const fn reject(status: u16, why: &'static str) -> Reject {
 /// The most header fields a request may carry (431 past it).
 pub(crate) const MAX_HEADERS: usize = 100;
 
-/// Whether some LF of `head` is not preceded by a CR. A reduction over every byte
-/// with no early exit, so the compiler can do it a vector at a time: a head is
-/// small and almost never has one.
+/// Whether some LF of `head` is not preceded by a CR: a pass over every byte (the
+/// client's check of a response head, and the reference a request's cheaper check
+/// is tested against).
 pub fn has_bare_lf(head: &[u8]) -> bool {
     let first = head.first() == Some(&b'\n');
     first | head.iter().zip(&head[1.min(head.len())..]).fold(false, |bad, (&prev, &b)| bad | ((b == b'\n') & (prev != b'\r')))
@@ -110,9 +111,6 @@ impl Head {
         if n > max_head {
             return Err(too_large(buf, max_head));
         }
-        if !lenient_lf && has_bare_lf(&buf[..n]) {
-            return Err(reject(400, "bare LF in the request head"));
-        }
         self.headers.clear();
         for h in req.headers.iter() {
             self.headers.push((Span::within(buf, h.name.as_bytes()), Span::within(buf, h.value)));
@@ -120,12 +118,39 @@ impl Head {
         let method = req.method.expect("complete request has a method");
         let target = req.path.expect("complete request has a target");
         self.method = Span::within(buf, method.as_bytes());
+        if !lenient_lf && !self.ends_lines_with_crlf(&buf[..n]) {
+            return Err(reject(400, "bare LF in the request head"));
+        }
         self.minor = req.version.expect("complete request has a version");
         self.len = n;
         self.is_head = method == "HEAD";
         self.split_target(buf, target.as_bytes())?;
         self.check_fields(buf)?;
         Ok(true)
+    }
+
+    /// Whether every line of the request head just parsed (`head`, its method and
+    /// fields spanned in `self`) ends in CRLF. httparse ends a line at CRLF or at a
+    /// bare LF, refuses a CR not followed by LF, and starts each field name right
+    /// after the LF that ended the line before it (no folding, no space before a
+    /// name). So every line end is in sight without a pass over the head: the empty
+    /// lines before the request line (all "\r\n"), the byte two before each field
+    /// name (the CR of the line before it), and the last two line ends.
+    fn ends_lines_with_crlf(&self, head: &[u8]) -> bool {
+        let n = head.len();
+        if n < 4 || head[n - 2] != b'\r' || head[n - 4] != b'\r' {
+            return false;
+        }
+        for (name, _) in &self.headers {
+            let at = name.off as usize;
+            debug_assert_eq!(head[at - 1], b'\n', "a field name follows a line end");
+            if head[at - 2] != b'\r' {
+                return false;
+            }
+        }
+        // Empty lines before the request line are rare, but allowed.
+        let lead = self.method.off as usize;
+        lead == 0 || head[..lead].chunks(2).all(|pair| pair == b"\r\n")
     }
 
     /// Origin-form `/p?q`, absolute-form `http://h/p?q`, or `*`.
@@ -434,9 +459,54 @@ mod tests {
         let mut h = Head::default();
         assert_eq!(h.parse(b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 2\r\n\r\n\n\n", 8192), Ok(true));
         assert!(!has_bare_lf(b"") && !has_bare_lf(b"\r\n") && has_bare_lf(b"\n") && has_bare_lf(b"a\r\n\n"));
+        for s in ["\r\n\r\nGET / HTTP/1.1\r\nHost: h\r\n\r\n", "GET / HTTP/1.0\r\n\r\n", "GET / HTTP/1.1\r\nHost: h\r\nX: \t\r\n\r\n"] {
+            assert!(parse(s).is_ok(), "{s:?}");
+        }
+        for s in ["\r\n\nGET / HTTP/1.1\r\nHost: h\r\n\r\n", "GET / HTTP/1.0\n\r\n", "GET / HTTP/1.0\r\n\n", "GET / HTTP/1.1\r\nHost: h\r\nX: \t\n\r\n"] {
+            assert_eq!(status(s), 400, "{s:?}");
+        }
         let mut r = Head::default();
         assert_eq!(r.parse_response(b"HTTP/1.1 200 OK\nContent-Length: 0\n\n", 8192, false, false).unwrap_err().status, 502);
         assert_eq!(r.parse_response(b"HTTP/1.1 200 OK\nContent-Length: 0\n\n", 8192, false, true), Ok(Some((200, Framing::None))));
+    }
+
+    /// The per-line check of a request head agrees with a pass over every byte, on
+    /// random heads built from lines that end in CRLF or LF.
+    #[test]
+    fn the_per_line_check_sees_what_a_full_pass_sees() {
+        use crate::http::test_rng::Rng;
+        let mut r = Rng(0xb4e1f);
+        let lines = ["X-A: 1", "X-B:", "X-C: a b\t", "Content-Length: 0", "X-D:  \t "];
+        let eol = |r: &mut Rng| if r.below(8) == 0 { "\n" } else { "\r\n" };
+        let (mut bare, mut clean) = (0, 0);
+        for _ in 0..20_000 {
+            let mut s = String::new();
+            for _ in 0..r.below(3) {
+                s.push_str(eol(&mut r));
+            }
+            s.push_str(if r.below(2) == 0 { "GET / HTTP/1.1" } else { "POST /x?y HTTP/1.1" });
+            s.push_str(eol(&mut r));
+            s.push_str("Host: h");
+            for _ in 0..r.below(5) {
+                s.push_str(eol(&mut r));
+                s.push_str(lines[r.below(lines.len())]);
+            }
+            s.push_str(eol(&mut r));
+            s.push_str(eol(&mut r));
+            let (mut strict, mut lenient) = (Head::default(), Head::default());
+            if lenient.parse_with(s.as_bytes(), 8192, true) != Ok(true) {
+                continue;
+            }
+            let reference = has_bare_lf(&s.as_bytes()[..lenient.len]);
+            let got = strict.parse(s.as_bytes(), 8192);
+            assert_eq!(got.is_err(), reference, "{s:?}: per-line {got:?}, a full pass says bare LF: {reference}");
+            if reference {
+                bare += 1;
+            } else {
+                clean += 1;
+            }
+        }
+        assert!(bare > 1000 && clean > 1000, "{bare} with a bare LF, {clean} without");
     }
 
     #[test]

@@ -16,6 +16,7 @@ pub enum ConnField {
     KeepAlive,
 }
 
+#[inline]
 pub fn reason(status: u16) -> &'static str {
     match status {
         100 => "Continue",
@@ -88,53 +89,49 @@ pub fn check_answer(status: u16, f: &Fields, len: Option<u64>) -> Result<()> {
 /// (`Content-Length` or `Transfer-Encoding: chunked`; none for `Framing::None` and
 /// `UntilClose`), the Connection field, and the blank line.
 pub fn write_head(q: &mut SendQueue, pool: &mut BufPool, status: u16, extra: &[u8], framing: Framing, conn: ConnField, date: &[u8]) {
-    write_head_with(q, pool, status, extra.len(), |put| put(extra), framing, conn, date);
+    // Assembled on the stack and queued with one copy: the head of a typical response
+    // is a few hundred bytes, and one copy costs far less than a dozen.
+    let mut head = Head { buf: [0; HEAD_BUF], len: 0 };
+    if extra.len() > HEAD_BUF - HEAD_FIXED {
+        // A large caller block goes straight to the queue after the status line.
+        head.status_line(status, date);
+        q.push_copy(head.bytes(), pool);
+        q.push_copy(extra, pool);
+        head.len = 0;
+    } else {
+        head.status_line(status, date);
+        head.put(extra);
+    }
+    head.finish(q, pool, framing, conn);
 }
 
 /// `write_head` for an answer tern frames: the caller's `Content-Length` and
 /// `Connection` lines (`f` says whether there are any) are left out, since tern
 /// writes its own (one of each at most).
 #[allow(clippy::too_many_arguments)]
+#[inline]
 pub fn write_answer_head(q: &mut SendQueue, pool: &mut BufPool, status: u16, extra: &[u8], f: &Fields, framing: Framing, conn: ConnField, date: &[u8]) {
     if f.content_length.is_none() && !f.connection {
-        return write_head(q, pool, status, extra, framing, conn, date);
+        write_head(q, pool, status, extra, framing, conn, date);
+    } else {
+        write_head_kept(q, pool, status, extra, framing, conn, date);
     }
-    write_head_with(q, pool, status, extra.len(), |put| fields::kept(extra, true, true, put), framing, conn, date);
 }
 
-/// `write_head` with the caller's block (at most `extra_len` bytes) given in pieces by
-/// `extra`.
-#[allow(clippy::too_many_arguments)]
-fn write_head_with(q: &mut SendQueue, pool: &mut BufPool, status: u16, extra_len: usize, extra: impl FnOnce(&mut dyn FnMut(&[u8])), framing: Framing, conn: ConnField, date: &[u8]) {
-    // Assembled on the stack and queued with one copy: the head of a typical response
-    // is a few hundred bytes, and one copy costs far less than a dozen.
+/// `write_head` with only the lines of `extra` that `fields::kept` keeps (the rare
+/// head whose caller wrote a field tern writes itself).
+#[cold]
+fn write_head_kept(q: &mut SendQueue, pool: &mut BufPool, status: u16, extra: &[u8], framing: Framing, conn: ConnField, date: &[u8]) {
     let mut head = Head { buf: [0; HEAD_BUF], len: 0 };
     head.status_line(status, date);
-    if extra_len > HEAD_BUF - HEAD_FIXED {
-        // A large caller block goes straight to the queue after the status line.
+    if extra.len() > HEAD_BUF - HEAD_FIXED {
         q.push_copy(head.bytes(), pool);
-        extra(&mut |piece: &[u8]| q.push_copy(piece, pool));
         head.len = 0;
+        fields::kept(extra, true, true, |piece| q.push_copy(piece, pool));
     } else {
-        extra(&mut |piece: &[u8]| head.put(piece));
+        fields::kept(extra, true, true, |piece| head.put(piece));
     }
-    let mut num = [0u8; 20];
-    match framing {
-        Framing::Length(n) => {
-            head.put(b"Content-Length: ");
-            head.put(decimal(n, &mut num));
-            head.put(b"\r\n");
-        }
-        Framing::Chunked => head.put(b"Transfer-Encoding: chunked\r\n"),
-        Framing::None | Framing::UntilClose => {}
-    }
-    match conn {
-        ConnField::Close => head.put(b"Connection: close\r\n"),
-        ConnField::KeepAlive => head.put(b"Connection: keep-alive\r\n"),
-        ConnField::Omit => {}
-    }
-    head.put(b"\r\n");
-    q.push_copy(head.bytes(), pool);
+    head.finish(q, pool, framing, conn);
 }
 
 /// Room for a response head built on the stack.
@@ -155,6 +152,9 @@ impl Head {
         self.len += b.len();
     }
 
+    // Inlined into both writers, as it was into the one there was: a call here costs
+    // more than the copies it makes.
+    #[inline(always)]
     fn status_line(&mut self, status: u16, date: &[u8]) {
         let mut num = [0u8; 20];
         self.put(b"HTTP/1.1 ");
@@ -168,6 +168,28 @@ impl Head {
 
     fn bytes(&self) -> &[u8] {
         &self.buf[..self.len]
+    }
+
+    /// The framing field, the Connection field, the blank line; then queues it all.
+    #[inline(always)]
+    fn finish(&mut self, q: &mut SendQueue, pool: &mut BufPool, framing: Framing, conn: ConnField) {
+        let mut num = [0u8; 20];
+        match framing {
+            Framing::Length(n) => {
+                self.put(b"Content-Length: ");
+                self.put(decimal(n, &mut num));
+                self.put(b"\r\n");
+            }
+            Framing::Chunked => self.put(b"Transfer-Encoding: chunked\r\n"),
+            Framing::None | Framing::UntilClose => {}
+        }
+        match conn {
+            ConnField::Close => self.put(b"Connection: close\r\n"),
+            ConnField::KeepAlive => self.put(b"Connection: keep-alive\r\n"),
+            ConnField::Omit => {}
+        }
+        self.put(b"\r\n");
+        q.push_copy(self.bytes(), pool);
     }
 }
 

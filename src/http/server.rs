@@ -207,6 +207,7 @@ impl ServerConn {
 
     /// `respond` with the header block already scanned (a deferred answer's was,
     /// on the thread that posted it).
+    #[inline(always)]
     pub fn respond_scanned(&mut self, cx: &mut Cx<'_>, which: Answering, status: u16, (headers, fields): (&[u8], Fields), body: Option<Body<'_>>) -> Result<()> {
         response::check_answer(status, &fields, body.as_ref().map(|b| b.len() as u64))?;
         let idx = answer_slot(self.ex.as_deref_mut(), cx.open, which, false)?;
@@ -620,7 +621,10 @@ impl Exchange {
     /// Ready for another connection: empty, its buffers' memory kept.
     fn reset(&mut self) {
         self.state = ReqState::Head;
-        self.slots.clear();
+        // Almost always empty by now: no call to clear it.
+        if !self.slots.is_empty() {
+            self.slots.clear();
+        }
         self.head_started = None;
         self.chunked.start_body();
         self.announced = false;

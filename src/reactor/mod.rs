@@ -104,6 +104,9 @@ pub struct Reactor<P: Stack> {
     hub: OnceCell<Hub<P>>,
     polling: Cell<bool>,
     freeing: Cell<bool>,
+    /// A graceful shutdown began (`Inner::shutdown_at` says until when): read without
+    /// a borrow on every turn of the loop.
+    shutting: Cell<bool>,
     /// A graceful shutdown finished: nothing is left, `poll` refuses.
     done: Cell<bool>,
     /// The connection whose ERROR is being delivered, its code and OS error number.
@@ -152,6 +155,7 @@ impl<P: Stack> Reactor<P> {
             hub: OnceCell::new(),
             polling: Cell::new(false),
             freeing: Cell::new(false),
+            shutting: Cell::new(false),
             done: Cell::new(false),
             delivering: Cell::new(None),
             handled: Cell::new(0),
@@ -213,14 +217,14 @@ impl<P: Stack> Reactor<P> {
         self.drain_resolver();
         self.run_timers();
         self.run_work();
-        if self.shutdown_turn() {
+        if self.shutting.get() && self.shutdown_turn() {
             return Err(Error::Closed);
         }
         Ok(self.handled.get())
     }
 
     fn effective_timeout(&self, timeout: Option<Duration>) -> Option<Duration> {
-        let timeout = self.shutdown_timeout(timeout);
+        let timeout = if self.shutting.get() { self.shutdown_timeout(timeout) } else { timeout };
         let mut guard = self.inner.borrow_mut();
         let inner = &mut *guard;
         if !inner.work.is_empty() || self.hub.get().is_some_and(Hub::has_pending) {
@@ -331,7 +335,7 @@ impl<P: Stack> Reactor<P> {
     /// Whether new connections may be made: not once a shutdown began.
     fn check_may_open(&self) -> Result<()> {
         self.check_alive()?;
-        if self.inner.borrow().shutdown_at.is_some() {
+        if self.shutting.get() {
             return Err(Error::Closed);
         }
         Ok(())

@@ -22,6 +22,7 @@ impl<P: Stack> Reactor<P> {
             return Err(Error::Closed);
         }
         let deadline = Instant::now() + timeout;
+        self.shutting.set(true);
         let ids = {
             let mut inner = self.inner.borrow_mut();
             let first = inner.shutdown_at.is_none();
@@ -47,12 +48,13 @@ impl<P: Stack> Reactor<P> {
 
     /// Whether a shutdown has begun (and the manager may not open connections).
     pub fn is_shutting_down(&self) -> bool {
-        self.inner.borrow().shutdown_at.is_some()
+        self.shutting.get()
     }
 
     /// The end of a turn of the loop during a shutdown: past the deadline, whatever
     /// remains is closed hard; once nothing is left (and what was posted is
     /// handled), the manager is done. Returns whether it is.
+    #[cold]
     pub(super) fn shutdown_turn(&self) -> bool {
         let Some(deadline) = self.inner.borrow().shutdown_at else { return false };
         if Instant::now() >= deadline && self.conn_count() > 0 {
