@@ -16,7 +16,7 @@ pub enum ConnField {
     KeepAlive,
 }
 
-#[inline]
+#[inline(always)]
 pub fn reason(status: u16) -> &'static str {
     match status {
         100 => "Continue",

@@ -875,13 +875,15 @@ fn write_response(ex: &mut Exchange, st: &mut ConnState, cx: &mut Cx<'_>, idx: u
         (false, _) => ConnField::Omit,
     };
     slot.chunked = framing == Framing::Chunked;
-    // What a streamed body must bring: what its head says, nothing for a status
-    // without a body; no promise for chunked, until-close and HEAD.
-    slot.left = match framing {
-        Framing::Length(n) => Some(n),
-        Framing::None if !slot.is_head => Some(0),
-        _ => None,
-    };
+    if len.is_none() {
+        // What a streamed body must bring: what its head says, nothing for a status
+        // without a body; no promise for chunked, until-close and HEAD.
+        slot.left = match framing {
+            Framing::Length(n) => Some(n),
+            Framing::None if !slot.is_head => Some(0),
+            _ => None,
+        };
+    }
     if !slot.close_after {
         // Kept alive: later (or streamed) small responses must not wait on Nagle.
         cx.nodelay();
