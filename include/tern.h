@@ -913,7 +913,8 @@ int tern_http_serve_dir(tern_conn *c, const tern_http_msg *h, const char *root_d
  * count, and "/" or "" is no prefix): otherwise the answer is 404. A redirect to add
  * a directory's slash keeps the prefix ("/static" gets 301 to "/static/"). Returns
  * as tern_http_serve_dir; TERN_EINVAL also for a `prefix` that does not start with
- * '/'. Loop thread, inside TERN_EV_HTTP_MSG for `h`.
+ * '/'. `prefix` and `root_dir` are read during the call only. Loop thread, inside
+ * TERN_EV_HTTP_MSG for `h`.
  */
 int tern_http_serve_prefix(tern_conn *c, const tern_http_msg *h, const char *prefix, const char *root_dir);
 

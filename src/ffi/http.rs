@@ -193,7 +193,8 @@ pub extern "C" fn tern_http_serve_dir(c: *mut tern_conn, h: *const tern_http_msg
 /// count, and "/" or "" is no prefix): otherwise the answer is 404. A redirect to add
 /// a directory's slash keeps the prefix ("/static" gets 301 to "/static/"). Returns
 /// as tern_http_serve_dir; TERN_EINVAL also for a `prefix` that does not start with
-/// '/'. Loop thread, inside TERN_EV_HTTP_MSG for `h`.
+/// '/'. `prefix` and `root_dir` are read during the call only. Loop thread, inside
+/// TERN_EV_HTTP_MSG for `h`.
 #[no_mangle]
 pub extern "C" fn tern_http_serve_prefix(c: *mut tern_conn, h: *const tern_http_msg, prefix: *const c_char, root_dir: *const c_char) -> c_int {
     boundary! {

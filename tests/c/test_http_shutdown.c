@@ -21,7 +21,9 @@
  *   - tern_mgr_poll returns TERN_ECLOSED once everything is closed, and again after;
  *     remotes then return TERN_ECLOSED;
  *   - after tern_mgr_free: every connection got one CLOSE, every wrapped buffer was
- *     released once, descriptors and tern_bytes_live() are back to their baselines.
+ *     released once, descriptors and tern_bytes_live() are back to their baselines;
+ *   - tern_mgr_free during a shutdown that waits for a deferred request is the hard
+ *     stop: the CLOSE comes inside it, the late respond returns TERN_ECLOSED.
  */
 #include "common.h"
 
@@ -252,6 +254,37 @@ static void check_answer(int i, int req, int closing) {
     }
 }
 
+/* tern_mgr_free is still the hard stop while a shutdown waits for a deferred
+ * request: every connection gets its CLOSE inside it, the late respond returns
+ * TERN_ECLOSED and releases its buffer. */
+static void hard_stop_during_a_shutdown(void) {
+    t_track_forget(); /* a new manager may have the old one's address and ids */
+    long closes_before = t_track_count(&t_trk.closes_in_free);
+    g_njobs = g_deferred = 0;
+    tern_mgr *m = tern_mgr_new();
+    CHECK(m != NULL, "tern_mgr_new");
+    tern_conn *l = tern_http_listen(m, "http://127.0.0.1:0", on_http, NULL);
+    CHECK(l != NULL, "tern_http_listen");
+    tern_remote *r = tern_mgr_remote(m);
+    CHECK(r != NULL, "tern_mgr_remote");
+    int fd = t_raw_connect(tern_conn_local_port(l), 0);
+    t_write_all(fd, "GET /r/0 HTTP/1.1\r\nHost: t\r\n\r\n", 32);
+    T_POLL_UNTIL(m, g_deferred == 1, 10000, "the request deferred");
+    CHECK_OK(tern_mgr_shutdown(m, 60000));
+    for (int i = 0; i < 5; i++) t_poll(m, 10);
+    CHECK(tern_mgr_conn_count(m) == 1, "%zu connections while the request waits", tern_mgr_conn_count(m));
+    t_free(m);
+    CHECK(t_track_count(&t_trk.closes_in_free) == closes_before + 1, "the waiting connection's CLOSE came in "
+          "tern_mgr_free");
+    long frees = atomic_load(&g_frees.frees);
+    CHECK_RC(tern_http_respond(r, g_jobs[0].tok, 200, NULL, body_of(0)), TERN_ECLOSED);
+    CHECK(atomic_load(&g_frees.frees) == frees + 1, "the late respond kept its buffer");
+    tern_remote_free(r);
+    close(fd);
+    t_track_check_all_closed();
+    printf("tern_mgr_free during a shutdown: the hard stop: ok\n");
+}
+
 static int idle_answered(void) {
     for (int i = 0; i < NIDLE; i++)
         if (g_peers[i].len < 40) return 0;
@@ -390,6 +423,7 @@ int main(void) {
     CHECK(atomic_load(&g_frees.frees) == atomic_load(&g_wraps), "%ld of %ld wrapped buffers released",
           atomic_load(&g_frees.frees), atomic_load(&g_wraps));
     free(g_raw_data);
+    hard_stop_during_a_shutdown();
     CHECK(t_count_fds() == fds_base, "%d descriptors open, %d before", t_count_fds(), fds_base);
     CHECK(tern_bytes_live() == bytes_base, "tern_bytes still alive");
     t_pass();
