@@ -593,7 +593,8 @@ int tern_mgr_poll(tern_mgr *m, int timeout_ms);
  * whatever is still open is closed hard: TERN_EV_ERROR "shutdown timed out"
  * (tern_conn_error: TERN_ETIMEDOUT), then TERN_EV_CLOSE; only a connection already
  * done writing and waiting for its peer's FIN closes without the ERROR. Remotes
- * work until the manager is done (then they return TERN_ECLOSED). tern_mgr_free
+ * work until the manager is done (then they return TERN_ECLOSED); timers fire
+ * until then and never after (they keep no manager alive). tern_mgr_free
  * stays the hard stop, at any point. Returns TERN_OK (a second call only brings
  * the deadline forward), TERN_EINVAL for a negative timeout, TERN_ECLOSED once
  * the manager is done. Runs no callback itself. Loop thread (inside a callback
