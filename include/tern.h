@@ -775,9 +775,11 @@ void tern_remote_free(tern_remote *r);
 /**
  * Queues `take` for connection `id` (consumed whatever this returns). TERN_OK once
  * posted (the loop wakes at once); TERN_EFULL past TERN_OPT_MAX_POSTED;
- * TERN_ECLOSED after the manager was freed. If the connection is gone when the loop
- * gets the message, the buffer is released there. Order is kept per remote and
- * connection. Any thread; never blocks on the loop.
+ * TERN_ECLOSED after the manager was freed (or shut down). If the connection is
+ * gone when the loop gets the message, or speaks HTTP (whose bytes tern frames, as
+ * tern_send refuses them), the buffer is released there (the latter with a
+ * warning in the log). Order is kept per remote and connection. Any thread; never
+ * blocks on the loop.
  */
 int tern_remote_send(tern_remote *r, tern_conn_id id, tern_bytes *take);
 

@@ -171,7 +171,9 @@ impl<P: Stack> Reactor<P> {
     pub(super) fn handle_msg(&self, msg: Msg<P>) {
         match msg {
             Msg::Send(id, b) => {
-                let _ = self.send_bytes(id, b);
+                if self.send_bytes(id, b) == Err(Error::Protocol) {
+                    crate::tern_log!(crate::log::Level::Warn, "connection {id}: raw bytes from a remote refused: its protocol frames its own output");
+                }
             }
             Msg::Close(id) => {
                 let _ = self.close(id);
