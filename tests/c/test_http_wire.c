@@ -23,7 +23,8 @@
  *   4. tern's client against tern's server with Host, Content-Length and
  *      Transfer-Encoding in the caller's headers;
  *   5. tern_send / tern_send_bytes on an HTTP server or client connection is
- *      TERN_EPROTO (the buffer released) and puts nothing on the wire.
+ *      TERN_EPROTO (the buffer released) and puts nothing on the wire; a remote's
+ *      tern_remote_send to one is released on the loop, nothing on the wire either.
  * Afterwards every connection got one CLOSE, every wrapped buffer was released once,
  * tern_bytes_live() and the descriptor count are back to their baselines.
  */
@@ -189,6 +190,8 @@ static void answer(tern_conn *c, tern_http_msg *h) {
     } else if (uri_is(h, "/send")) {
         CHECK_RC(tern_send(c, "raw", 3), TERN_EPROTO);
         CHECK_RC(tern_send_bytes(c, wrap("raw")), TERN_EPROTO);
+        /* From another thread's side: accepted, then released on the loop. */
+        CHECK_OK(tern_remote_send(g_remote, tern_conn_get_id(c), wrap("raw")));
         CHECK_OK(tern_http_reply(c, 200, NULL, "sent", 4));
     } else if (uri_is(h, "/defer-checks") || uri_is(h, "/defer-short")) {
         memset(&g_w, 0, sizeof g_w);
