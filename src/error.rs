@@ -174,3 +174,42 @@ impl Failure {
 
 /// The core's result type.
 pub type Result<T> = std::result::Result<T, Error>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io;
+
+    #[test]
+    fn os_errors_get_the_codes_a_caller_can_act_on() {
+        for (errno, want) in [
+            (libc::EADDRINUSE, Error::AddrInUse),
+            (libc::ECONNREFUSED, Error::ConnRefused),
+            (libc::ECONNRESET, Error::ConnReset),
+            (libc::EPIPE, Error::ConnReset),
+            (libc::EHOSTUNREACH, Error::HostUnreachable),
+            (libc::ENETUNREACH, Error::HostUnreachable),
+            (libc::ETIMEDOUT, Error::TimedOut),
+            (libc::ENOMEM, Error::NoMemory),
+            (libc::EACCES, Error::Io),
+        ] {
+            let e = io::Error::from_raw_os_error(errno);
+            assert_eq!(Error::of_io(&e), want, "errno {errno}");
+            let f = Failure::io("connect", &e);
+            assert_eq!((f.code, f.os), (want, errno));
+        }
+        assert_eq!(Error::from_code(Error::Name.code()), Some(Error::Name));
+    }
+
+    #[test]
+    fn the_os_error_is_kept_for_the_error_it_became() {
+        let e = Error::from(io::Error::from_raw_os_error(libc::EADDRINUSE));
+        assert_eq!(take_os_error(Error::Invalid), 0, "another error does not get it");
+        let e2 = Error::from(io::Error::from_raw_os_error(libc::EADDRINUSE));
+        assert_eq!((e, e2), (Error::AddrInUse, Error::AddrInUse));
+        assert_eq!(take_os_error(Error::AddrInUse), libc::EADDRINUSE);
+        assert_eq!(take_os_error(Error::AddrInUse), 0, "taken once");
+        let _ = Error::from(io::Error::other("no errno"));
+        assert_eq!(take_os_error(Error::Io), 0);
+    }
+}
