@@ -23,6 +23,8 @@ pub enum Opt {
     MaxStreamBodyBytes = 14,
     DirListing = 15,
     FollowSymlinksOut = 16,
+    HttpLenientLf = 17,
+    HttpClientLenientLf = 18,
     WsDeflate = 21,
     WsClientDeflate = 22,
     WsHandshakeTimeoutMs = 23,
@@ -32,7 +34,7 @@ pub enum Opt {
 impl Opt {
     pub fn from_id(id: i32) -> Result<Opt> {
         use Opt::*;
-        const ALL: [Opt; 20] = [
+        const ALL: [Opt; 22] = [
             IdleTimeoutMs,
             HeaderTimeoutMs,
             MaxHeaderBytes,
@@ -53,6 +55,8 @@ impl Opt {
             WsClientDeflate,
             WsHandshakeTimeoutMs,
             WsCloseTimeoutMs,
+            HttpLenientLf,
+            HttpClientLenientLf,
         ];
         ALL.into_iter().find(|o| *o as i32 == id).ok_or(Error::Invalid)
     }
@@ -100,6 +104,10 @@ pub struct Options {
     /// The peer's close frame (or, for a client, the server's TCP close) must follow
     /// ours within this long.
     pub ws_close_timeout_ms: u64,
+    /// The server takes a bare LF as a line end in request heads (else 400).
+    pub http_lenient_lf: bool,
+    /// The client takes a bare LF as a line end in response heads (else ERROR).
+    pub http_client_lenient_lf: bool,
 }
 
 impl Default for Options {
@@ -125,6 +133,8 @@ impl Default for Options {
             ws_client_deflate: 0,
             ws_handshake_timeout_ms: 10_000,
             ws_close_timeout_ms: 5_000,
+            http_lenient_lf: false,
+            http_client_lenient_lf: false,
         }
     }
 }
@@ -139,6 +149,8 @@ impl Options {
             Opt::HttpHeadEvents => Some(&mut self.http_head_events),
             Opt::DirListing => Some(&mut self.dir_listing),
             Opt::FollowSymlinksOut => Some(&mut self.follow_symlinks_out),
+            Opt::HttpLenientLf => Some(&mut self.http_lenient_lf),
+            Opt::HttpClientLenientLf => Some(&mut self.http_client_lenient_lf),
             _ => None,
         };
         match opt {
@@ -175,7 +187,13 @@ impl Options {
             Opt::CloseTimeoutMs => self.close_timeout_ms = ms,
             Opt::WsHandshakeTimeoutMs => self.ws_handshake_timeout_ms = ms,
             Opt::WsCloseTimeoutMs => self.ws_close_timeout_ms = ms,
-            Opt::HttpHeadEvents | Opt::DirListing | Opt::FollowSymlinksOut | Opt::WsDeflate | Opt::WsClientDeflate => return Err(Error::Invalid),
+            Opt::HttpHeadEvents
+            | Opt::DirListing
+            | Opt::FollowSymlinksOut
+            | Opt::HttpLenientLf
+            | Opt::HttpClientLenientLf
+            | Opt::WsDeflate
+            | Opt::WsClientDeflate => return Err(Error::Invalid),
             Opt::MaxStreamBodyBytes => self.max_stream_body = ms,
         }
         Ok(())

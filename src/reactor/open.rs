@@ -4,7 +4,7 @@
 use super::conn::{Conn, Phase, Sock};
 use super::event::Handler;
 use super::Reactor;
-use crate::error::{Error, Result};
+use crate::error::{Error, Failure, Result};
 use crate::net::url::Target;
 use crate::proto::{ConnId, Stack};
 use crate::transport::Transport;
@@ -18,7 +18,7 @@ impl<P: Stack> Reactor<P> {
     /// Listens on `addr`; accepted connections speak what `proto.accepts()` says and
     /// inherit `handler` and `user`. OPEN is delivered at the next poll.
     pub fn listen_addr(&self, addr: SocketAddr, proto: P, handler: Rc<dyn Handler<P>>, user: usize) -> Result<ConnId> {
-        self.check_alive()?;
+        self.check_may_open()?;
         let mut listener = mio::net::TcpListener::bind(addr).map_err(|e| {
             crate::tern_log!(crate::log::Level::Error, "listen on {addr}: {e}");
             Error::from(e)
@@ -38,7 +38,7 @@ impl<P: Stack> Reactor<P> {
     /// the attempt is bounded by CONNECT_TIMEOUT_MS. Events: OPEN, then CONNECT, or
     /// ERROR and CLOSE. What is queued before CONNECT is sent after it.
     pub fn connect_target(&self, target: Target, proto: P, handler: Rc<dyn Handler<P>>, user: usize) -> Result<ConnId> {
-        self.check_alive()?;
+        self.check_may_open()?;
         let id = {
             let mut inner = self.inner.borrow_mut();
             let id = inner.alloc_id();
@@ -58,7 +58,7 @@ impl<P: Stack> Reactor<P> {
             Target::Name(host, port) => {
                 let r = self.inner.borrow_mut().resolver.resolve(id, host, port);
                 if let Err(e) = r {
-                    self.fail(id, format!("resolver: {e}"));
+                    self.fail(id, Failure::io("resolver", &e));
                 }
             }
         }
@@ -73,7 +73,7 @@ impl<P: Stack> Reactor<P> {
             let addr = match next {
                 Some(Some(a)) => a,
                 Some(None) => {
-                    let e = last.map_or_else(|| "no address to connect to".to_string(), |e| format!("connect: {e}"));
+                    let e = last.map_or_else(|| Failure::new(Error::Name, "no address to connect to"), |e| Failure::io("connect", &e));
                     return self.fail(id, e);
                 }
                 None => return,
@@ -118,8 +118,8 @@ impl<P: Stack> Reactor<P> {
                         self.try_next_addr(r.id, None);
                     }
                 }
-                Ok(_) => self.fail(r.id, "name resolved to no address".to_string()),
-                Err(e) => self.fail(r.id, format!("resolve: {e}")),
+                Ok(_) => self.fail(r.id, Failure::new(Error::Name, "name resolved to no address")),
+                Err(e) => self.fail(r.id, Failure { code: Error::Name, ..Failure::io("resolve", &e) }),
             }
         }
     }
