@@ -29,12 +29,18 @@ pub enum Opt {
     WsClientDeflate = 22,
     WsHandshakeTimeoutMs = 23,
     WsCloseTimeoutMs = 24,
+    FetchMaxConnsPerHost = 40,
+    FetchMaxIdlePerHost = 41,
+    FetchMaxIdle = 42,
+    FetchIdleTimeoutMs = 43,
+    FetchMaxQueuedPerHost = 44,
+    DnsTtlMs = 45,
 }
 
 impl Opt {
     pub fn from_id(id: i32) -> Result<Opt> {
         use Opt::*;
-        const ALL: [Opt; 22] = [
+        const ALL: [Opt; 28] = [
             IdleTimeoutMs,
             HeaderTimeoutMs,
             MaxHeaderBytes,
@@ -57,6 +63,12 @@ impl Opt {
             WsCloseTimeoutMs,
             HttpLenientLf,
             HttpClientLenientLf,
+            FetchMaxConnsPerHost,
+            FetchMaxIdlePerHost,
+            FetchMaxIdle,
+            FetchIdleTimeoutMs,
+            FetchMaxQueuedPerHost,
+            DnsTtlMs,
         ];
         ALL.into_iter().find(|o| *o as i32 == id).ok_or(Error::Invalid)
     }
@@ -108,6 +120,18 @@ pub struct Options {
     pub http_lenient_lf: bool,
     /// The client takes a bare LF as a line end in response heads (else ERROR).
     pub http_client_lenient_lf: bool,
+    /// Fetch: connections to one origin (scheme, host, port), connecting, busy or
+    /// idle; requests beyond them wait.
+    pub fetch_max_conns_per_host: usize,
+    /// Fetch: idle keep-alive connections kept per origin, and in all.
+    pub fetch_max_idle_per_host: usize,
+    pub fetch_max_idle: usize,
+    /// Fetch: an idle pooled connection is closed after this long.
+    pub fetch_idle_timeout_ms: u64,
+    /// Fetch: requests waiting for a connection to one origin; past it `Full`.
+    pub fetch_max_queued_per_host: usize,
+    /// Resolved names are reused for this long (0: every connect asks again).
+    pub dns_ttl_ms: u64,
 }
 
 impl Default for Options {
@@ -135,6 +159,12 @@ impl Default for Options {
             ws_close_timeout_ms: 5_000,
             http_lenient_lf: false,
             http_client_lenient_lf: false,
+            fetch_max_conns_per_host: 256,
+            fetch_max_idle_per_host: 32,
+            fetch_max_idle: 1024,
+            fetch_idle_timeout_ms: 30_000,
+            fetch_max_queued_per_host: 1024,
+            dns_ttl_ms: 30_000,
         }
     }
 }
@@ -157,6 +187,10 @@ impl Options {
             Opt::WsDeflate => return u8::try_from(value).ok().filter(|v| *v <= 2).map(|v| self.ws_deflate = v).ok_or(Error::Invalid),
             Opt::WsClientDeflate => return u8::try_from(value).ok().filter(|v| *v <= 1).map(|v| self.ws_client_deflate = v).ok_or(Error::Invalid),
             _ => {}
+        }
+        if opt == Opt::DnsTtlMs {
+            // 0 is meaningful here: no caching.
+            return u64::try_from(value).map(|v| self.dns_ttl_ms = v).map_err(|_| Error::Invalid);
         }
         if let Some(flag) = switch {
             return match value {
@@ -195,6 +229,12 @@ impl Options {
             | Opt::WsDeflate
             | Opt::WsClientDeflate => return Err(Error::Invalid),
             Opt::MaxStreamBodyBytes => self.max_stream_body = ms,
+            Opt::FetchMaxConnsPerHost => self.fetch_max_conns_per_host = n,
+            Opt::FetchMaxIdlePerHost => self.fetch_max_idle_per_host = n,
+            Opt::FetchMaxIdle => self.fetch_max_idle = n,
+            Opt::FetchIdleTimeoutMs => self.fetch_idle_timeout_ms = ms,
+            Opt::FetchMaxQueuedPerHost => self.fetch_max_queued_per_host = n,
+            Opt::DnsTtlMs => return Err(Error::Invalid),
         }
         Ok(())
     }

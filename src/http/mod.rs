@@ -3,7 +3,8 @@
 //! Where things are: a head is parsed in `parse` (requests and responses), a chunked
 //! body in `chunked`; what both sides share (bodies, lending a message to the
 //! handler) in `h1`; the server (pipelining, deferral, timeouts) in `server`, the
-//! client in `client`; response heads are written by `response`; what a handler sees
+//! client in `client` (its requests are written by `request`); response heads are
+//! written by `response`; what a handler sees
 //! is `msg`; deferred requests' tokens are in `defer`; static files in `files`; the
 //! per-manager state in `shared`. Request helpers for handlers: `form` (variables),
 //! `glob` (routing), `auth` (Basic credentials), `multipart`; `lex` and `date` are
@@ -23,6 +24,7 @@ mod lex;
 pub mod msg;
 pub mod multipart;
 pub mod parse;
+pub mod request;
 pub mod response;
 pub mod server;
 pub mod shared;

@@ -8,9 +8,11 @@ use std::net::{SocketAddr, ToSocketAddrs};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
-/// A finished lookup for connection `id`.
+/// A finished lookup of `host:port` for connection `id`.
 pub struct Resolved {
     pub id: u64,
+    pub host: String,
+    pub port: u16,
     pub result: io::Result<Vec<SocketAddr>>,
 }
 
@@ -61,7 +63,7 @@ impl Resolver {
                     v.sort_by_key(|a| a.is_ipv6());
                     v
                 });
-                if done.send(Resolved { id: req.id, result }).is_err() {
+                if done.send(Resolved { id: req.id, host: req.host, port: req.port, result }).is_err() {
                     return;
                 }
                 wake();

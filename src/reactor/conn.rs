@@ -91,6 +91,9 @@ impl Flags {
     pub(crate) const NO_LINGER: u16 = 1 << 12;
     /// TCP_NODELAY is set on the socket.
     pub(crate) const NODELAY: u16 = 1 << 13;
+    /// The embedder holds the input (`Reactor::hold_input`): no reads, no stepping
+    /// on input.
+    pub(crate) const HELD: u16 = 1 << 14;
 
     pub fn has(self, f: u16) -> bool {
         self.0 & f != 0

@@ -45,6 +45,8 @@ impl<P: Stack> Reactor<P> {
         while let Ok(s) = step {
             step = match s {
                 Step::Wait => return,
+                // On hold: looked at again when released.
+                Step::Again if self.input_held(id) => return,
                 Step::Again => self.step(id, on_input),
                 Step::Read => return self.deliver_read(id),
                 Step::Deliver(d) => match self.deliver(id, d) {
@@ -77,9 +79,11 @@ impl<P: Stack> Reactor<P> {
         n
     }
 
-    /// New input (or an earlier ask to look again).
+    /// New input (or an earlier ask to look again), unless the input is held.
     pub(super) fn drive_input(&self, id: ConnId) {
-        self.drive(id, on_input);
+        if !self.input_held(id) {
+            self.drive(id, on_input);
+        }
     }
 
     /// Gives a delivery's buffers back to the protocol and takes its next step in the
@@ -88,10 +92,16 @@ impl<P: Stack> Reactor<P> {
     fn give_back(&self, id: ConnId, lent: P::Lent) -> Result<StepOf<P>> {
         let mut inner = self.inner.borrow_mut();
         inner.returned(id);
+        // The handler may have put the input on hold: then the next step waits.
+        let held = inner.conns.get(&id).is_some_and(|c| c.flags.has(Flags::HELD));
         if !inner.switch_pending(id) {
             return inner.run_proto(id, Caller::GiveBack, |p, cx| {
                 p.give_back(lent, cx);
-                on_input(p, cx)
+                if held {
+                    Step::Wait
+                } else {
+                    on_input(p, cx)
+                }
             });
         }
         inner.run_proto(id, Caller::GiveBack, |p, cx| p.give_back(lent, cx))?;

@@ -113,7 +113,7 @@ impl<P: Stack> Reactor<P> {
                 let Some(c) = inner.conns.get_mut(&id) else { return };
                 let max = c.proto.recv_limit(&inner.opts);
                 c.flags.clear(Flags::READ_MORE);
-                let stop = Flags::CLOSE_DELIVERED | Flags::CLOSE_NOW | Flags::READ_PAUSED | Flags::LENT | Flags::PEER_EOF;
+                let stop = Flags::CLOSE_DELIVERED | Flags::CLOSE_NOW | Flags::READ_PAUSED | Flags::LENT | Flags::PEER_EOF | Flags::HELD;
                 if c.flags.has(stop) || !matches!(c.phase, Phase::Open | Phase::Lingering) {
                     return;
                 }

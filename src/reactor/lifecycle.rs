@@ -177,6 +177,15 @@ impl<P: Stack> Reactor<P> {
                 self.handle_msg(msg);
             }
         }
+        // What was asked for the next turn still runs, then the layers above end
+        // what they have left; nothing they do can open a connection any more.
+        while self.soon_pending() {
+            self.run_soon();
+        }
+        self.free_layers();
+        while self.soon_pending() {
+            self.run_soon();
+        }
         // Dropped outside the borrow: a timer callback's captures, like a handler's,
         // may call back into the manager when they go.
         let leftovers = {

@@ -20,13 +20,16 @@ mod conn;
 mod deliver;
 mod drive;
 mod event;
+mod flow;
 mod ids;
 mod io;
+mod layers;
 mod lifecycle;
 mod open;
 mod queue;
 pub mod remote;
 mod shutdown;
+mod soon;
 #[cfg(test)]
 mod test_proto;
 mod timers;
@@ -36,16 +39,20 @@ pub use conn::Phase;
 #[cfg(test)]
 pub(crate) use conn::Conn as ConnRecordOf;
 pub use event::{Event, Handler};
+pub use layers::Layer;
 pub use remote::{Msg, Remote};
+pub use soon::SoonFn;
 pub use timers::TimerFn;
 
 use crate::buf::pool::BufPool;
 use crate::error::{Error, Result};
+use crate::net::dns_cache::DnsCache;
 use crate::net::resolver::Resolver;
 use crate::options::{Opt, Options};
 use crate::proto::{ConnId, Stack};
 use conn::Conn;
 use ids::IdMap;
+use layers::Layers;
 use mio::{Events, Poll, Token, Waker};
 use remote::Hub;
 use std::cell::{Cell, OnceCell, RefCell};
@@ -83,6 +90,10 @@ pub(crate) struct Inner<P: Stack> {
     work_spare: Vec<ConnId>,
     waker: Arc<Waker>,
     resolver: Resolver,
+    /// Names resolved within their time to live (`Opt::DnsTtlMs`).
+    dns: DnsCache,
+    /// Names handed to the resolver thread so far (what a test of the cache counts).
+    lookups: u64,
     /// Addresses still to try, per outgoing connection not connected yet.
     connecting: IdMap<Vec<SocketAddr>>,
     /// Accepted connections alive (the ones MAX_CONNS bounds).
@@ -114,6 +125,10 @@ pub struct Reactor<P: Stack> {
     /// The connection whose ERROR is being delivered, its code and OS error number.
     delivering: Cell<Option<(ConnId, Error, i32)>>,
     handled: Cell<usize>,
+    /// What layers above the protocols keep per manager (`layer`).
+    layers: RefCell<Layers<P>>,
+    /// Work for the next turn of the loop (`soon`).
+    soon: RefCell<Vec<SoonFn<P>>>,
 }
 
 /// Resets the re-entrancy flag even if a handler panics.
@@ -148,6 +163,8 @@ impl<P: Stack> Reactor<P> {
                 work_spare: Vec::new(),
                 waker,
                 resolver,
+                dns: DnsCache::default(),
+                lookups: 0,
                 connecting: IdMap::default(),
                 accepted: 0,
                 read_left: 0,
@@ -162,6 +179,8 @@ impl<P: Stack> Reactor<P> {
             done: Cell::new(false),
             delivering: Cell::new(None),
             handled: Cell::new(0),
+            layers: RefCell::default(),
+            soon: RefCell::default(),
         })
     }
 
@@ -220,6 +239,10 @@ impl<P: Stack> Reactor<P> {
         self.drain_resolver();
         self.run_timers();
         self.run_work();
+        if self.soon_pending() {
+            self.run_soon();
+            self.run_work();
+        }
         if self.shutting.get() && self.shutdown_turn() {
             return Err(Error::Closed);
         }
@@ -230,7 +253,7 @@ impl<P: Stack> Reactor<P> {
         let timeout = if self.shutting.get() { self.shutdown_timeout(timeout) } else { timeout };
         let mut guard = self.inner.borrow_mut();
         let inner = &mut *guard;
-        if !inner.work.is_empty() || self.hub.get().is_some_and(Hub::has_pending) {
+        if !inner.work.is_empty() || self.hub.get().is_some_and(Hub::has_pending) || self.soon_pending() {
             return Some(Duration::ZERO);
         }
         match inner.next_timer() {
@@ -312,6 +335,12 @@ impl<P: Stack> Reactor<P> {
     /// nothing outlives the connection it was for.
     pub fn timer_count(&self) -> usize {
         self.inner.borrow().timers.len()
+    }
+
+    /// Names handed to the resolver thread so far (answers from the cache of recent
+    /// ones are not counted).
+    pub fn name_lookups(&self) -> u64 {
+        self.inner.borrow().lookups
     }
 
     /// Connections alive, listeners included.

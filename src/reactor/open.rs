@@ -3,7 +3,7 @@
 
 use super::conn::{Conn, Phase, Sock};
 use super::event::Handler;
-use super::Reactor;
+use super::{Inner, Reactor};
 use crate::error::{Error, Failure, Result};
 use crate::net::url::Target;
 use crate::proto::{ConnId, Stack};
@@ -34,33 +34,36 @@ impl<P: Stack> Reactor<P> {
         Ok(id)
     }
 
-    /// Connects to `target` speaking `proto`. Names are resolved on a helper thread;
-    /// the attempt is bounded by CONNECT_TIMEOUT_MS. Events: OPEN, then CONNECT, or
-    /// ERROR and CLOSE. What is queued before CONNECT is sent after it.
+    /// Connects to `target` speaking `proto`. Names are resolved on a helper thread
+    /// (or found among the answers of the last DNS_TTL_MS); the attempt is bounded
+    /// by CONNECT_TIMEOUT_MS. Events: OPEN, then CONNECT, or ERROR and CLOSE. What is
+    /// queued before CONNECT is sent after it.
     pub fn connect_target(&self, target: Target, proto: P, handler: Rc<dyn Handler<P>>, user: usize) -> Result<ConnId> {
         self.check_may_open()?;
-        let id = {
+        let (id, known) = {
             let mut inner = self.inner.borrow_mut();
             let id = inner.alloc_id();
             inner.conns.insert(id, Conn::new(Sock::None, Phase::Connecting, proto, handler, user));
             let deadline = Instant::now() + Duration::from_millis(inner.opts.connect_timeout_ms);
             inner.set_conn_timer(id, Some(deadline));
-            let addrs = match &target {
-                Target::Addr(a) => vec![*a],
-                Target::Name(..) => Vec::new(),
-            };
-            inner.connecting.insert(id, addrs);
+            let addrs = inner.addrs_known(&target);
+            let known = addrs.is_some();
+            inner.connecting.insert(id, addrs.unwrap_or_default());
             inner.schedule(id, 0);
-            id
+            (id, known)
         };
         match target {
-            Target::Addr(_) => self.try_next_addr(id, None),
-            Target::Name(host, port) => {
-                let r = self.inner.borrow_mut().resolver.resolve(id, host, port);
+            Target::Name(host, port) if !known => {
+                let r = {
+                    let mut inner = self.inner.borrow_mut();
+                    inner.lookups += 1;
+                    inner.resolver.resolve(id, host, port)
+                };
                 if let Err(e) = r {
                     self.fail(id, Failure::io("resolver", &e));
                 }
             }
+            _ => self.try_next_addr(id, None),
         }
         Ok(id)
     }
@@ -104,6 +107,8 @@ impl<P: Stack> Reactor<P> {
                 Ok(addrs) if !addrs.is_empty() => {
                     let waiting = {
                         let mut inner = self.inner.borrow_mut();
+                        let ttl = Duration::from_millis(inner.opts.dns_ttl_ms);
+                        inner.dns.put(&r.host, r.port, &addrs, ttl, Instant::now());
                         let connecting = inner.conns.get(&r.id).is_some_and(|c| c.phase == Phase::Connecting);
                         match inner.connecting.get_mut(&r.id) {
                             Some(list) if connecting => {
@@ -121,6 +126,21 @@ impl<P: Stack> Reactor<P> {
                 Ok(_) => self.fail(r.id, Failure::new(Error::Name, "name resolved to no address")),
                 Err(e) => self.fail(r.id, Failure { code: Error::Name, ..Failure::io("resolve", &e) }),
             }
+        }
+    }
+}
+
+impl<P: Stack> Inner<P> {
+    /// The addresses to try for `target` without asking the resolver, in the order
+    /// `try_next_addr` pops them (the preferred one last): an address as it is, a
+    /// name the cache still knows.
+    fn addrs_known(&self, target: &Target) -> Option<Vec<SocketAddr>> {
+        match target {
+            Target::Addr(a) => Some(vec![*a]),
+            Target::Name(host, port) => self.dns.get(host, *port, Instant::now()).map(|mut v| {
+                v.reverse();
+                v
+            }),
         }
     }
 }

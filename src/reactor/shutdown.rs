@@ -65,7 +65,7 @@ impl<P: Stack> Reactor<P> {
         }
         // Posted messages for connections now gone release their buffers; calls run.
         self.drain_remote();
-        if self.conn_count() > 0 {
+        if self.conn_count() > 0 || self.soon_pending() {
             return false;
         }
         self.done.set(true);
@@ -100,7 +100,7 @@ impl<P: Stack> Reactor<P> {
     pub(super) fn shutdown_timeout(&self, timeout: Option<Duration>) -> Option<Duration> {
         let inner = self.inner.borrow();
         let Some(deadline) = inner.shutdown_at else { return timeout };
-        if inner.conns.is_empty() {
+        if inner.conns.is_empty() || self.soon_pending() {
             return Some(Duration::ZERO);
         }
         let until = deadline.saturating_duration_since(Instant::now());

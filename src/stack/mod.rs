@@ -5,10 +5,11 @@
 //! is instantiated with it (`crate::Manager`). Below this module, nothing names a
 //! protocol: the reactor and the transport see only the interface, and each protocol
 //! sees only its own state. Above it sit the entry points that need to know which
-//! protocol a connection speaks (`api`: `http_listen`, `http_reply`, ...) and the
-//! C ABI.
+//! protocol a connection speaks (`api`: `http_listen`, `http_reply`, ...; `client`:
+//! streaming on HTTP client connections; `ws`) and the C ABI.
 
 mod api;
+mod client;
 mod ws;
 
 use crate::buf::recv_buf::RecvBuf;
