@@ -24,6 +24,9 @@ pub enum Error {
     TimedOut,
     /// Looked up and not there (a form variable, credentials).
     NotFound,
+    /// TLS material or settings that cannot be used (a bad PEM, a key that does not
+    /// match its certificate, no trust anchor, a TLS URL without a configuration).
+    Tls,
 }
 
 impl Error {
@@ -39,6 +42,7 @@ impl Error {
             Error::Internal => -7,
             Error::TimedOut => -8,
             Error::NotFound => -9,
+            Error::Tls => -20,
         }
     }
 
@@ -54,6 +58,7 @@ impl Error {
             Error::Internal,
             Error::TimedOut,
             Error::NotFound,
+            Error::Tls,
         ]
         .into_iter()
         .find(|e| e.code() == code)
@@ -71,6 +76,7 @@ impl Error {
             Error::Internal => "internal error (panic caught)",
             Error::TimedOut => "timed out",
             Error::NotFound => "not found",
+            Error::Tls => "TLS certificate, key or configuration unusable",
         }
     }
 }

@@ -27,12 +27,13 @@ pub enum Opt {
     WsClientDeflate = 22,
     WsHandshakeTimeoutMs = 23,
     WsCloseTimeoutMs = 24,
+    TlsHandshakeTimeoutMs = 30,
 }
 
 impl Opt {
     pub fn from_id(id: i32) -> Result<Opt> {
         use Opt::*;
-        const ALL: [Opt; 20] = [
+        const ALL: [Opt; 21] = [
             IdleTimeoutMs,
             HeaderTimeoutMs,
             MaxHeaderBytes,
@@ -53,6 +54,7 @@ impl Opt {
             WsClientDeflate,
             WsHandshakeTimeoutMs,
             WsCloseTimeoutMs,
+            TlsHandshakeTimeoutMs,
         ];
         ALL.into_iter().find(|o| *o as i32 == id).ok_or(Error::Invalid)
     }
@@ -100,6 +102,8 @@ pub struct Options {
     /// The peer's close frame (or, for a client, the server's TCP close) must follow
     /// ours within this long.
     pub ws_close_timeout_ms: u64,
+    /// A TLS handshake (server or client side) must finish within this long.
+    pub tls_handshake_timeout_ms: u64,
 }
 
 impl Default for Options {
@@ -125,6 +129,7 @@ impl Default for Options {
             ws_client_deflate: 0,
             ws_handshake_timeout_ms: 10_000,
             ws_close_timeout_ms: 5_000,
+            tls_handshake_timeout_ms: 10_000,
         }
     }
 }
@@ -175,6 +180,7 @@ impl Options {
             Opt::CloseTimeoutMs => self.close_timeout_ms = ms,
             Opt::WsHandshakeTimeoutMs => self.ws_handshake_timeout_ms = ms,
             Opt::WsCloseTimeoutMs => self.ws_close_timeout_ms = ms,
+            Opt::TlsHandshakeTimeoutMs => self.tls_handshake_timeout_ms = ms,
             Opt::HttpHeadEvents | Opt::DirListing | Opt::FollowSymlinksOut | Opt::WsDeflate | Opt::WsClientDeflate => return Err(Error::Invalid),
             Opt::MaxStreamBodyBytes => self.max_stream_body = ms,
         }

@@ -24,6 +24,10 @@ pub const TERN_EINTERNAL: c_int = -7;
 pub const TERN_ETIMEDOUT: c_int = -8;
 /// Looked up and not there (tern_http_var, tern_http_basic_auth).
 pub const TERN_ENOTFOUND: c_int = -9;
+/// TLS material or settings that cannot be used: a bad PEM, a key that does not
+/// match its certificate, no trust anchor, a TLS URL without a configuration
+/// (tern_tls_config_error says why).
+pub const TERN_ETLS: c_int = -20;
 
 // The header's numbers are the core's.
 const _: () = {
@@ -32,6 +36,7 @@ const _: () = {
     assert!(TERN_EIO == Error::Io.code() && TERN_ENOMEM == Error::NoMemory.code());
     assert!(TERN_EINTERNAL == Error::Internal.code() && TERN_ETIMEDOUT == Error::TimedOut.code());
     assert!(TERN_ENOTFOUND == Error::NotFound.code());
+    assert!(TERN_ETLS == Error::Tls.code());
 };
 
 /// A static, NUL-terminated description of a status code ("success" for TERN_OK,
@@ -50,6 +55,7 @@ pub extern "C" fn tern_strerror(code: c_int) -> *const c_char {
             Some(Error::Internal) => b"internal error (panic caught)\0",
             Some(Error::TimedOut) => b"timed out\0",
             Some(Error::NotFound) => b"not found\0",
+            Some(Error::Tls) => b"TLS certificate, key or configuration unusable\0",
             None => b"unknown error\0",
         };
         s.as_ptr() as *const c_char

@@ -73,6 +73,9 @@ pub const TERN_OPT_WS_HANDSHAKE_TIMEOUT_MS: c_int = 23;
 /// After tern_ws_close (or the peer's close), the closing handshake must finish
 /// within this long, else the connection is closed anyway (ms, default 5000).
 pub const TERN_OPT_WS_CLOSE_TIMEOUT_MS: c_int = 24;
+/// A TLS handshake must finish within this long of the TCP connection (ms, default
+/// 10000); else the connection ends with TERN_EV_ERROR "TLS handshake timed out".
+pub const TERN_OPT_TLS_HANDSHAKE_TIMEOUT_MS: c_int = 30;
 
 // The header's numbers are the core's.
 const _: () = {
@@ -96,6 +99,7 @@ const _: () = {
     assert!(TERN_OPT_WS_CLIENT_DEFLATE == Opt::WsClientDeflate as c_int);
     assert!(TERN_OPT_WS_HANDSHAKE_TIMEOUT_MS == Opt::WsHandshakeTimeoutMs as c_int);
     assert!(TERN_OPT_WS_CLOSE_TIMEOUT_MS == Opt::WsCloseTimeoutMs as c_int);
+    assert!(TERN_OPT_TLS_HANDSHAKE_TIMEOUT_MS == Opt::TlsHandshakeTimeoutMs as c_int);
 };
 
 pub(crate) fn mgr<'a>(m: *const tern_mgr) -> Option<&'a Manager> {
