@@ -17,14 +17,27 @@ def _key_args(key):
 
 
 class Ca:
-    def __init__(self, d, name):
+    """A root CA, or an intermediate one signed by `parent`."""
+
+    def __init__(self, d, name, parent=None):
         self.dir = d
         self.name = name
         self.cert = os.path.join(d, f"{name}.ca.pem")
         self.key = os.path.join(d, f"{name}.ca.key")
-        _run("req", "-x509", *_key_args(self.key), "-out", self.cert, "-days", "30", "-subj", f"/CN={name}",
-             "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign")
         self._serial = 1
+        ca_ext = ["basicConstraints=critical,CA:TRUE", "keyUsage=critical,keyCertSign,cRLSign"]
+        if parent is None:
+            _run("req", "-x509", *_key_args(self.key), "-out", self.cert, "-days", "30", "-subj", f"/CN={name}",
+                 *[a for e in ca_ext for a in ("-addext", e)])
+            self.chain = []
+            return
+        csr, ext = os.path.join(d, f"{name}.ca.csr"), os.path.join(d, f"{name}.ca.ext")
+        with open(ext, "w") as f:
+            f.write("\n".join(ca_ext) + "\n")
+        _run("req", "-new", *_key_args(self.key), "-out", csr, "-subj", f"/CN={name}")
+        _run("x509", "-req", "-in", csr, "-CA", parent.cert, "-CAkey", parent.key, "-set_serial", str(parent._next()),
+             "-out", self.cert, "-days", "30", "-sha256", "-extfile", ext)
+        self.chain = [self.cert] + parent.chain
 
     def leaf(self, stem, names, expired=False):
         """A certificate for `names` (DNS names or IPv4 addresses): (cert, key) paths."""
@@ -40,6 +53,10 @@ class Ca:
                  "-out", cert, "-days", "30", "-sha256", "-extfile", ext)
         else:
             self._sign_in_the_past(csr, cert, ext)
+        # The chain file a server presents: the leaf, then the intermediates.
+        pem = b"".join(open(p, "rb").read() for p in [cert] + self.chain)
+        with open(cert, "wb") as f:
+            f.write(pem)
         return cert, key
 
     def _next(self):

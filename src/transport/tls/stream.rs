@@ -101,7 +101,9 @@ impl Tls {
         }
         if self.plaintext > 0 {
             return Ok(match recv.read_from(&mut Plaintext(self), pool, max)? {
-                ReadOutcome::Data { n, filled } => ReadOutcome::Data { n, filled: filled || kernel_more || self.plaintext > 0 },
+                // After the peer's end (close_notify, EOF) no edge will come for it:
+                // the reactor must read again to see it.
+                ReadOutcome::Data { n, filled } => ReadOutcome::Data { n, filled: filled || kernel_more || self.plaintext > 0 || self.eof || self.close_notify },
                 other => other,
             });
         }
