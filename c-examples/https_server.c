@@ -5,7 +5,9 @@
  *          curl --cacert CA.pem https://localhost:8443/static/some/file   (with DIR)
  *          python3 -m websockets wss://localhost:8443/ws                  (an echo)
  *
- * Runs until SIGINT or SIGTERM.
+ * Runs until SIGINT or SIGTERM. TLS_CIPHERSUITES in the environment restricts the
+ * cipher suites ("TLS_AES_128_GCM_SHA256:TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256",
+ * as bench/tls.sh pins them).
  *
  * One tern_tls_config holds the certificate chain and key; tern_mgr_set_tls makes it
  * the manager's server configuration, and the "https://" scheme of tern_http_listen
@@ -77,6 +79,8 @@ static void on_event(tern_conn *c, int ev, void *ev_data, void *user) {
 static int use_certificate(tern_mgr *mgr, const char *cert, const char *key) {
     tern_tls_config *cfg = tern_tls_config_new_server();
     int rc = cfg ? tern_tls_config_add_cert_file(cfg, cert, key) : TERN_ENOMEM;
+    const char *suites = getenv("TLS_CIPHERSUITES");
+    if (rc == TERN_OK && suites != NULL) rc = tern_tls_config_set_ciphersuites(cfg, suites);
     if (rc == TERN_OK) rc = tern_mgr_set_tls(mgr, cfg);
     if (rc != TERN_OK) {
         const char *why = cfg ? tern_tls_config_error(cfg) : NULL;

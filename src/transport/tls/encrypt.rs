@@ -2,7 +2,6 @@
 //! Nothing is taken off the queue here: the caller advances it once the records
 //! are written (see `stream`).
 
-use crate::buf::pool::BufPool;
 use crate::buf::send_queue::{FileSeg, SendQueue};
 use rustls::Connection;
 use std::io::{self, IoSlice, Write};
@@ -11,12 +10,15 @@ use std::os::unix::fs::FileExt;
 /// Slices offered to rustls per call: enough for a batch of small WebSocket frames.
 const SLICES: usize = 64;
 
+/// A connection's file buffer: one read per batch.
+pub const FILE_BUF: usize = super::stream::BATCH;
+
 /// Encrypts bytes from the front of `q`: the memory chunks up to the first file
 /// segment, or up to `max` bytes of the file segment in front. Returns how many
 /// plaintext bytes rustls took (its buffer limit bounds them to about a batch).
-pub fn front(conn: &mut Connection, q: &SendQueue, pool: &mut BufPool, max: usize) -> io::Result<usize> {
+pub fn front(conn: &mut Connection, q: &SendQueue, file_buf: &mut Vec<u8>, max: usize) -> io::Result<usize> {
     match q.front_file() {
-        Some((seg, done)) => file(conn, seg, done, pool, max),
+        Some((seg, done)) => file(conn, seg, done, file_buf, max),
         None => memory(conn, q),
     }
 }
@@ -28,15 +30,14 @@ fn memory(conn: &mut Connection, q: &SendQueue) -> io::Result<usize> {
     conn.writer().write_vectored(&iov[..n])
 }
 
-/// File bytes have to pass through memory to be encrypted: they are read in pieces
-/// into one pooled buffer (the connection's bounded file buffer, held only for this
-/// call) and encrypted piece by piece, `max` bytes at most.
-fn file(conn: &mut Connection, seg: &FileSeg, done: usize, pool: &mut BufPool, max: usize) -> io::Result<usize> {
-    let mut piece = pool.get();
-    piece.resize(piece.capacity(), 0);
-    let r = encrypt_file(conn, seg, done, &mut piece, max);
-    pool.put(piece);
-    r
+/// File bytes have to pass through memory to be encrypted: they are read into the
+/// connection's file buffer (one batch, allocated while file segments are queued)
+/// and encrypted from there, `max` bytes at most.
+fn file(conn: &mut Connection, seg: &FileSeg, done: usize, file_buf: &mut Vec<u8>, max: usize) -> io::Result<usize> {
+    if file_buf.is_empty() {
+        file_buf.resize(FILE_BUF, 0);
+    }
+    encrypt_file(conn, seg, done, file_buf, max)
 }
 
 fn encrypt_file(conn: &mut Connection, seg: &FileSeg, done: usize, piece: &mut [u8], max: usize) -> io::Result<usize> {

@@ -47,6 +47,9 @@ pub struct Tls {
     close_notify: bool,
     /// The handshake must be done by then.
     handshake_until: Instant,
+    /// File bytes on their way to encryption: one batch, held only while file
+    /// segments are queued (the bounded per-connection buffer sendfile would not need).
+    file_buf: Vec<u8>,
 }
 
 impl Tls {
@@ -66,7 +69,7 @@ impl Tls {
         // A little over a batch, so a whole batch is accepted whatever the record
         // overhead (see `flush`).
         conn.set_buffer_limit(Some(BATCH + 4096));
-        Tls { stream, conn, in_flight: 0, plaintext: 0, eof: false, close_notify: false, handshake_until: Instant::now() + timeout }
+        Tls { stream, conn, in_flight: 0, plaintext: 0, eof: false, close_notify: false, handshake_until: Instant::now() + timeout, file_buf: Vec::new() }
     }
 
     pub fn handshaking(&self) -> bool {
@@ -145,6 +148,14 @@ impl Tls {
     /// the socket is full or the budget is spent. See the module doc for when queued
     /// bytes are released.
     pub fn flush(&mut self, q: &mut SendQueue, pool: &mut BufPool) -> Flushed {
+        let f = self.flush_queue(q, pool);
+        if !q.has_files() && !self.file_buf.is_empty() {
+            self.file_buf = Vec::new();
+        }
+        f
+    }
+
+    fn flush_queue(&mut self, q: &mut SendQueue, pool: &mut BufPool) -> Flushed {
         let mut written = 0;
         let mut budget = BUDGET;
         loop {
@@ -167,7 +178,7 @@ impl Tls {
             if budget == 0 {
                 return Flushed { written, error: None, more: true };
             }
-            match encrypt::front(&mut self.conn, q, pool, budget.min(BATCH)) {
+            match encrypt::front(&mut self.conn, q, &mut self.file_buf, budget.min(BATCH)) {
                 Ok(0) => return Flushed { written, error: None, more: false },
                 Ok(n) => {
                     self.in_flight = n;
