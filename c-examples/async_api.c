@@ -5,7 +5,9 @@
  *          curl -i 'http://127.0.0.1:8002/api/slow?ms=250'      -> {"slept_ms":250}
  *          curl -i  http://127.0.0.1:8002/nope                  -> 404 {"error":"not found"}
  *
- * Runs until SIGINT (Ctrl-C) or SIGTERM, then stops the workers and frees everything.
+ * Runs until SIGINT (Ctrl-C) or SIGTERM, then shuts down gracefully: no new
+ * connections, requests already read are still answered by the workers (for up to
+ * 5 s), then the workers stop and everything is freed. A second Ctrl-C stops at once.
  *
  * The shape of a server that must not block its event loop:
  *
@@ -65,7 +67,7 @@ static volatile sig_atomic_t stop_requested = 0;
 
 static void on_signal(int sig) {
     (void)sig;
-    stop_requested = 1; /* only a flag: the loop notices within 100 ms */
+    stop_requested++; /* only a counter: the loop notices within 100 ms */
 }
 
 /* ------------------------------------------------------------------------- */
@@ -327,22 +329,29 @@ int main(int argc, char **argv) {
     }
 
     /* Shutdown, in this order:
-     * 1. tell the workers to stop (each finishes, or cuts short, its current task);
-     * 2. keep polling until they are gone, so answers already posted are written;
-     * 3. join them;
-     * 4. tern_mgr_free: closes every connection (requests still deferred included) and
-     *    releases every buffer still queued or posted;
-     * 5. free the remotes (they stay valid after tern_mgr_free; calls would return
-     *    TERN_ECLOSED). */
+     * 1. tern_mgr_shutdown: the listener closes (new connections are refused), idle
+     *    connections close, and every request already read is still answered: the
+     *    workers keep working, their answers are written, and each connection closes
+     *    after its last answer. Whatever is still open after 5 s is closed hard.
+     * 2. poll until tern_mgr_poll says TERN_ECLOSED: nothing is left (a second
+     *    Ctrl-C stops waiting);
+     * 3. tell the workers to stop (tasks still queued were for connections that are
+     *    gone: their responds return TERN_ECLOSED) and join them;
+     * 4. tern_mgr_free, then the remotes (they stay valid after tern_mgr_free; calls
+     *    would return TERN_ECLOSED). */
+    tern_mgr_shutdown(mgr, 5000);
+    for (int rc = 0; rc != TERN_ECLOSED && stop_requested < 2;) {
+        rc = tern_mgr_poll(mgr, 100);
+        if (rc < 0 && rc != TERN_ECLOSED) {
+            fprintf(stderr, "tern_mgr_poll: %s\n", tern_strerror(rc));
+            break;
+        }
+    }
     pthread_mutex_lock(&q.mu);
     q.stop = 1;
     pthread_cond_broadcast(&q.cv);
     pthread_mutex_unlock(&q.mu);
-    while (atomic_load(&workers_running) > 0) tern_mgr_poll(mgr, 10);
     for (int i = 0; i < started; i++) pthread_join(workers[i], NULL);
-    /* Answers posted just before the join: give the loop up to 100 ms to write them
-     * (tern_mgr_free discards what is still queued). */
-    for (int i = 0; i < 10; i++) tern_mgr_poll(mgr, 10);
     tern_mgr_free(mgr);
     for (int i = 0; i < started; i++) tern_remote_free(remotes[i]);
 

@@ -3,7 +3,8 @@
  *   usage: hello_server [PORT]     (default 8000, on 127.0.0.1)
  *   try:   curl -i http://127.0.0.1:8000/
  *
- * Runs until SIGINT or SIGTERM. bench/http.sh measures it against nginx.
+ * Runs until SIGINT or SIGTERM (then stops gracefully: tern_mgr_shutdown). bench/http.sh
+ * measures it against nginx.
  *
  * An HTTP listener delivers one TERN_EV_HTTP_MSG per complete request (head parsed,
  * body read and de-chunked); the handler answers with tern_http_reply, which queues
@@ -20,7 +21,7 @@ static volatile sig_atomic_t stop_requested = 0;
 
 static void on_signal(int sig) {
     (void)sig;
-    stop_requested = 1;
+    stop_requested++;
 }
 
 static void on_http(tern_conn *c, int ev, void *ev_data, void *user) {
@@ -62,6 +63,17 @@ int main(int argc, char **argv) {
     while (!stop_requested) {
         int rc = tern_mgr_poll(mgr, 100);
         if (rc < 0) {
+            fprintf(stderr, "tern_mgr_poll: %s\n", tern_strerror(rc));
+            break;
+        }
+    }
+    /* Graceful stop: new connections are refused, requests already read are answered;
+     * whatever is still open after 5 s is closed. tern_mgr_poll says TERN_ECLOSED when
+     * nothing is left (a second signal stops waiting). */
+    tern_mgr_shutdown(mgr, 5000);
+    for (int rc = 0; rc != TERN_ECLOSED && stop_requested < 2;) {
+        rc = tern_mgr_poll(mgr, 100);
+        if (rc < 0 && rc != TERN_ECLOSED) {
             fprintf(stderr, "tern_mgr_poll: %s\n", tern_strerror(rc));
             break;
         }

@@ -36,25 +36,6 @@ static int starts_with(tern_str s, const char *prefix) {
     return s.len >= n && memcmp(s.ptr, prefix, n) == 0;
 }
 
-/* Serves DIR/REST for /static/REST. REST is taken as it was sent: only plain names
- * (letters, digits, '.', '-', '_', '/') and no ".." segment, so it cannot leave DIR. */
-static void serve_static(tern_conn *c, tern_http_msg *h, tern_str uri, const char *dir) {
-    tern_str rest = {uri.ptr + 7, uri.len - 7}; /* after "/static" */
-    int ok = rest.len > 1 && rest.len < 1024;
-    for (size_t i = 0; ok && i < rest.len; i++) {
-        char ch = rest.ptr[i];
-        ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') || strchr("._-/", ch);
-        ok = ok && !(ch == '.' && i > 0 && rest.ptr[i - 1] == '/' && i + 1 < rest.len && rest.ptr[i + 1] == '.');
-    }
-    if (!ok) {
-        tern_http_reply(c, 404, "Content-Type: text/plain\r\n", "not found\n", 10);
-        return;
-    }
-    char path[2048];
-    snprintf(path, sizeof path, "%s%.*s", dir, (int)rest.len, rest.ptr);
-    tern_http_serve_file(c, h, path);
-}
-
 static void on_event(tern_conn *c, int ev, void *ev_data, void *user) {
     const char *dir = user;
     if (ev == TERN_EV_HTTP_MSG) {
@@ -65,7 +46,7 @@ static void on_event(tern_conn *c, int ev, void *ev_data, void *user) {
         } else if (uri.len == 3 && starts_with(uri, "/ws")) {
             tern_ws_upgrade(c, h, NULL); /* answers 400/426 itself if it is no upgrade */
         } else if (dir != NULL && starts_with(uri, "/static/")) {
-            serve_static(c, h, uri, dir);
+            tern_http_serve_prefix(c, h, "/static", dir);
         } else {
             tern_http_reply(c, 404, "Content-Type: text/plain\r\n", "not found\n", 10);
         }

@@ -3,8 +3,8 @@
  *   usage: push [PORT]            (default 8000, on 127.0.0.1)
  *   watch: nc 127.0.0.1 8000      (open several: every client gets every line)
  *
- * Runs until SIGINT (Ctrl-C) or SIGTERM, then stops the worker, joins it and frees
- * everything.
+ * Runs until SIGINT (Ctrl-C) or SIGTERM, then shuts down gracefully (tern_mgr_shutdown),
+ * stops the worker, joins it and frees everything.
  *
  * What it shows:
  *   - The loop thread owns the manager and its connections. Other threads never touch
@@ -33,7 +33,7 @@ static volatile sig_atomic_t stop_requested = 0;
 
 static void on_signal(int sig) {
     (void)sig;
-    stop_requested = 1;
+    stop_requested++;
 }
 
 /* The ids of connected clients. The loop thread adds and removes them (ACCEPT and
@@ -214,9 +214,21 @@ int main(int argc, char **argv) {
         }
     }
 
-    /* Shut down: stop and join the worker first (its pushes may still be in flight:
-     * tern_mgr_free releases them), then free the manager. */
+    /* Shut down: gracefully first (the listener closes, each client is closed once
+     * what is queued for it is written; the worker's pushes meanwhile go to
+     * connections that are closing and are released; after 5 s whatever is left is
+     * closed hard; a second Ctrl-C stops waiting); then stop and join the worker
+     * (its last pushes return TERN_ECLOSED), then free the manager. */
     printf("stopping\n");
+    tern_mgr_shutdown(mgr, 5000);
+    for (int rc = 0; rc != TERN_ECLOSED && stop_requested < 2;) {
+        rc = tern_mgr_poll(mgr, 100);
+        if (rc < 0 && rc != TERN_ECLOSED) {
+            fprintf(stderr, "tern_mgr_poll: %s\n", tern_strerror(rc));
+            break;
+        }
+    }
+
     pthread_mutex_lock(&w.lock);
     w.stop = 1;
     pthread_cond_signal(&w.wake);

@@ -3,7 +3,8 @@
  *   usage: tcp_echo [PORT]        (default 8001, on 127.0.0.1)
  *   try:   nc 127.0.0.1 8001      and type lines; they come back.
  *
- * Runs until SIGINT (Ctrl-C) or SIGTERM, then closes every connection and exits.
+ * Runs until SIGINT (Ctrl-C) or SIGTERM, then closes every connection gracefully (what
+ * each has queued is written; at most 5 s, a second Ctrl-C stops at once) and exits.
  *
  * How a tern program is built:
  *   1. tern_mgr_new() makes an event manager (one loop, one thread).
@@ -11,8 +12,9 @@
  *      it accepts inherit the handler and its user pointer.
  *   3. The thread calls tern_mgr_poll() in a loop; every handler runs inside it, on this
  *      thread, so the program needs no locks.
- *   4. tern_mgr_free() closes everything (each connection still gets its CLOSE event)
- *      and releases every buffer.
+ *   4. tern_mgr_shutdown() stops it gracefully: the loop keeps polling until
+ *      tern_mgr_poll() returns TERN_ECLOSED; tern_mgr_free() then releases the rest
+ *      (on its own it is the hard stop: it closes everything at once).
  */
 #include <signal.h>
 #include <stdio.h>
@@ -24,7 +26,7 @@ static volatile sig_atomic_t stop_requested = 0;
 
 static void on_signal(int sig) {
     (void)sig;
-    stop_requested = 1; /* only set a flag: the loop below notices within 100 ms */
+    stop_requested++; /* only count: the loop below notices within 100 ms */
 }
 
 /* Counters the handler keeps; passed as the listener's user pointer. */
@@ -123,7 +125,17 @@ int main(int argc, char **argv) {
         }
     }
 
-    /* Closes the listener and every client (their CLOSE events run now). */
+    /* The listener closes at once; every client is closed after what is queued for it
+     * is written (their CLOSE events run in these polls); after 5 s whatever is left
+     * is closed hard. */
+    tern_mgr_shutdown(mgr, 5000);
+    for (int rc = 0; rc != TERN_ECLOSED && stop_requested < 2;) {
+        rc = tern_mgr_poll(mgr, 100);
+        if (rc < 0 && rc != TERN_ECLOSED) {
+            fprintf(stderr, "tern_mgr_poll: %s\n", tern_strerror(rc));
+            break;
+        }
+    }
     tern_mgr_free(mgr);
     printf("stopped: %lu connections, %llu bytes echoed\n", st.connections, st.bytes);
     return 0;

@@ -19,7 +19,15 @@
  *
  * Errors: functions that act return TERN_OK (0) or a negative TERN_E* code
  * (tern_strerror names it); functions that create a handle return it or NULL,
- * and then tern_last_error() says why. */
+ * and then tern_last_error() says why (tern_last_os_error() gives the errno
+ * behind it, 0 if none). Like errno, both are thread-local, set when such a call
+ * fails and left alone when one succeeds: read them right after the failure.
+ * Inside TERN_EV_ERROR, tern_conn_error() and tern_conn_os_error() say what the
+ * message (ev_data) is about.
+ *
+ * Stopping: tern_mgr_shutdown() stops gracefully (poll until tern_mgr_poll
+ * returns TERN_ECLOSED, then tern_mgr_free()); tern_mgr_free() alone is the hard
+ * stop. */
 
 
 /**
@@ -73,9 +81,36 @@
 #define TERN_ENOTFOUND -9
 
 /**
+ * The address is already in use (tern_listen, tern_http_listen: EADDRINUSE).
+ */
+#define TERN_EADDRINUSE -10
+
+/**
+ * Nothing listens at the address (an outgoing connection's TERN_EV_ERROR:
+ * ECONNREFUSED).
+ */
+#define TERN_ECONNREFUSED -11
+
+/**
+ * The peer reset the connection, or it broke while sending (ECONNRESET, EPIPE).
+ */
+#define TERN_ECONNRESET -12
+
+/**
+ * No route to the host or to its network (EHOSTUNREACH, ENETUNREACH).
+ */
+#define TERN_EHOSTUNREACH -13
+
+/**
+ * A host name did not resolve to any address.
+ */
+#define TERN_ENAME -14
+
+/**
  * TLS material or settings that cannot be used: a bad PEM, a key that does not
  * match its certificate, no trust anchor, a TLS URL without a configuration
- * (tern_tls_config_error says why).
+ * (tern_tls_config_error says why); and, from tern_conn_error, a TLS handshake that
+ * failed (a certificate that does not verify, an alert, not TLS at all).
  */
 #define TERN_ETLS -20
 
@@ -236,13 +271,28 @@
 #define TERN_OPT_WS_CLOSE_TIMEOUT_MS 24
 
 /**
+ * 1: the HTTP server takes a bare LF (no CR) as a line end in request heads, for
+ * old clients; 0 (default): a request head with a bare LF gets 400 and the
+ * connection closes (a proxy in front may read such a head differently, and a
+ * field after the bare LF would smuggle a second request past it).
+ */
+#define TERN_OPT_HTTP_LENIENT_LF 17
+
+/**
+ * 1: the HTTP client takes a bare LF as a line end in response heads; 0 (default):
+ * such a response is malformed: TERN_EV_ERROR, then TERN_EV_CLOSE.
+ */
+#define TERN_OPT_HTTP_CLIENT_LENIENT_LF 18
+
+/**
  * A TLS handshake must finish within this long of the TCP connection (ms, default
  * 10000); else the connection ends with TERN_EV_ERROR "TLS handshake timed out".
  */
 #define TERN_OPT_TLS_HANDSHAKE_TIMEOUT_MS 30
 
 /**
- * Something failed; ev_data is a `const char *` message. TERN_EV_CLOSE follows.
+ * Something failed; ev_data is a `const char *` message (tern_conn_error and
+ * tern_conn_os_error say what it was). TERN_EV_CLOSE follows.
  */
 #define TERN_EV_ERROR 1
 
@@ -491,10 +541,21 @@ extern "C" {
 const char *tern_strerror(int code);
 
 /**
- * Why the last call on this thread that returns a handle (or 0 for an id) failed:
- * a TERN_E* code; 0 if none failed yet. Thread-local; any thread.
+ * Why the last call on this thread that returns a handle, an id or a token failed
+ * (NULL, 0, {0,0}): a TERN_E* code; 0 if none failed yet. Like errno, it is set
+ * when such a call fails and left alone when one succeeds: read it right after the
+ * failed call, not after a success. Calls that return a status code return the code
+ * itself and leave this alone. Thread-local; any thread.
  */
 int tern_last_error(void);
+
+/**
+ * The OS error number (errno: EADDRINUSE, EACCES, EMFILE, ...) behind the failure
+ * tern_last_error reports, or 0 when that failure had none (a bad argument, a
+ * closed manager) or nothing failed yet. Set and left alone like tern_last_error.
+ * Thread-local; any thread.
+ */
+int tern_last_os_error(void);
 
 /**
  * The library's version, "MAJOR.MINOR.PATCH", as a static string. Any thread.
@@ -579,10 +640,38 @@ int tern_mgr_set(tern_mgr *m, int option, int64_t value);
  * One loop iteration: waits at most `timeout_ms` (forever if negative; returns
  * sooner on events), then runs the callbacks for what happened, the messages posted
  * by remotes and the timers due. Returns the number of callbacks run, or a TERN_E*
- * code: TERN_EPROTO when called from inside a callback (never a deadlock).
- * Loop thread.
+ * code: TERN_EPROTO when called from inside a callback (never a deadlock);
+ * TERN_ECLOSED after tern_mgr_shutdown once every connection is closed (from the
+ * iteration that closed the last one on): the manager has shut down; call
+ * tern_mgr_free. Loop thread.
  */
 int tern_mgr_poll(tern_mgr *m, int timeout_ms);
+
+/**
+ * Shuts the manager down gracefully; tern_mgr_poll does the work and returns
+ * TERN_ECLOSED when it is done. At once: listeners close (new connections are
+ * refused; their TERN_EV_CLOSE comes at the next poll) and tern_listen and
+ * tern_connect fail with TERN_ECLOSED. Then, while the loop keeps polling: idle
+ * keep-alive HTTP connections close; HTTP requests already read are answered
+ * (deferred ones too: messages posted by remotes are still handled) and each
+ * connection closes after the answer to the last request it has read, as after
+ * `Connection: close`; HTTP client connections close once the responses they
+ * await are in (tern_http_request then returns TERN_ECLOSED); WebSocket
+ * connections send what was posted to them before, then a close frame with 1001
+ * (going away), and close once the peer answers it (or after
+ * TERN_OPT_WS_CLOSE_TIMEOUT_MS, with TERN_EV_ERROR); raw connections close
+ * gracefully, as tern_close (what is queued is written). After `timeout_ms`
+ * whatever is still open is closed hard: TERN_EV_ERROR "shutdown timed out"
+ * (tern_conn_error: TERN_ETIMEDOUT), then TERN_EV_CLOSE; only a connection already
+ * done writing and waiting for its peer's FIN closes without the ERROR. Remotes
+ * work until the manager is done (then they return TERN_ECLOSED); timers fire
+ * until then and never after (they keep no manager alive). tern_mgr_free
+ * stays the hard stop, at any point. Returns TERN_OK (a second call only brings
+ * the deadline forward), TERN_EINVAL for a negative timeout, TERN_ECLOSED once
+ * the manager is done. Runs no callback itself. Loop thread (inside a callback
+ * too).
+ */
+int tern_mgr_shutdown(tern_mgr *m, int timeout_ms);
 
 /**
  * Frees the manager: every connection gets its TERN_EV_CLOSE (inside this call),
@@ -602,16 +691,22 @@ size_t tern_mgr_conn_count(const tern_mgr *m);
 /**
  * Listens on `url` ("tcp://127.0.0.1:8000"; port 0 picks a free one, see
  * tern_conn_local_port). Accepted connections inherit `fn` and `user`. Returns the
- * listener, or NULL (tern_last_error: TERN_EINVAL for a bad URL, TERN_EIO if the
- * address cannot be bound). Its TERN_EV_OPEN comes at the next poll. Loop thread.
+ * listener, or NULL (tern_last_error: TERN_EINVAL for a bad URL, also one with a
+ * path other than "/" or a query; TERN_EADDRINUSE if the address is taken,
+ * TERN_EIO if it cannot be bound otherwise, tern_last_os_error the errno;
+ * TERN_ECLOSED once tern_mgr_shutdown was called). Its TERN_EV_OPEN comes at the
+ * next poll. Loop thread.
  */
 tern_conn *tern_listen(tern_mgr *m, const char *url, tern_handler fn, void *user);
 
 /**
  * Connects to `url` ("tcp://host:port"). Host names are resolved on a helper
  * thread, never blocking the loop; the attempt is bounded by
- * TERN_OPT_CONNECT_TIMEOUT_MS. Events: OPEN, then CONNECT, or ERROR then CLOSE.
- * Data sent before CONNECT is queued. NULL on a bad URL (TERN_EINVAL). Loop thread.
+ * TERN_OPT_CONNECT_TIMEOUT_MS. Events: OPEN, then CONNECT, or ERROR then CLOSE
+ * (tern_conn_error inside it: TERN_ECONNREFUSED, TERN_ETIMEDOUT, TERN_ENAME,
+ * TERN_EHOSTUNREACH, ...). Data sent before CONNECT is queued. NULL on a bad URL
+ * (TERN_EINVAL; also for a path other than "/" or a query, which mean nothing to
+ * TCP) and after tern_mgr_shutdown (TERN_ECLOSED). Loop thread.
  */
 tern_conn *tern_connect(tern_mgr *m, const char *url, tern_handler fn, void *user);
 
@@ -646,15 +741,17 @@ void tern_conn_set_user(tern_conn *c, void *user);
  * Queues a copy of `len` bytes at `data` (tern copies; the caller keeps `data`).
  * Written after the current callback returns, in order with everything else queued.
  * TERN_ECLOSED if the connection is closing or gone; TERN_EFULL if it would pass
- * TERN_OPT_MAX_SEND_QUEUE (the connection is then closed with TERN_EV_ERROR).
- * Loop thread.
+ * TERN_OPT_MAX_SEND_QUEUE (the connection is then closed with TERN_EV_ERROR);
+ * TERN_EPROTO on a listener and on a connection that speaks HTTP (server or
+ * client: tern frames its bytes; answer with tern_http_reply and friends). Loop
+ * thread.
  */
 int tern_send(tern_conn *c, const void *data, size_t len);
 
 /**
  * Queues `take` without copying; its reference is released once its last byte is
- * written or the connection discards it (and on any error). Same errors as
- * tern_send. Loop thread.
+ * written or the connection discards it (and on any error: TERN_EPROTO on an HTTP
+ * connection releases it too). Same errors as tern_send. Loop thread.
  */
 int tern_send_bytes(tern_conn *c, tern_bytes *take);
 
@@ -699,6 +796,21 @@ int tern_conn_peer_addr(const tern_conn *c, char *buf, size_t len);
  * Like tern_conn_peer_addr, for the local address. Loop thread.
  */
 int tern_conn_local_addr(const tern_conn *c, char *buf, size_t len);
+
+/**
+ * Inside TERN_EV_ERROR: the TERN_E* code of the error being delivered
+ * (TERN_ECONNREFUSED, TERN_ECONNRESET, TERN_ETIMEDOUT, TERN_ENAME, TERN_EFULL for
+ * the send queue limit, TERN_EPROTO for a peer that broke the protocol, ...); the
+ * message stays ev_data. TERN_OK outside TERN_EV_ERROR (and for NULL). Loop thread.
+ */
+int tern_conn_error(const tern_conn *c);
+
+/**
+ * Inside TERN_EV_ERROR: the OS error number (errno) behind the error being
+ * delivered (ECONNREFUSED, ECONNRESET, EPIPE, ...), or 0 when it had none (a
+ * timeout, a protocol error). 0 outside TERN_EV_ERROR. Loop thread.
+ */
+int tern_conn_os_error(const tern_conn *c);
 
 /**
  * Inside TERN_EV_HTTP_MSG for `h`: answers the WebSocket upgrade request with 101
@@ -908,9 +1020,11 @@ void tern_remote_free(tern_remote *r);
 /**
  * Queues `take` for connection `id` (consumed whatever this returns). TERN_OK once
  * posted (the loop wakes at once); TERN_EFULL past TERN_OPT_MAX_POSTED;
- * TERN_ECLOSED after the manager was freed. If the connection is gone when the loop
- * gets the message, the buffer is released there. Order is kept per remote and
- * connection. Any thread; never blocks on the loop.
+ * TERN_ECLOSED after the manager was freed (or shut down). If the connection is
+ * gone when the loop gets the message, or speaks HTTP (whose bytes tern frames, as
+ * tern_send refuses them), the buffer is released there (the latter with a
+ * warning in the log). Order is kept per remote and connection. Any thread; never
+ * blocks on the loop.
  */
 int tern_remote_send(tern_remote *r, tern_conn_id id, tern_bytes *take);
 
@@ -978,11 +1092,15 @@ tern_conn *tern_http_connect(tern_mgr *m, const char *url, tern_handler fn, void
 /**
  * Sends a request on a tern_http_connect connection (queued if not connected
  * yet): `method` ("GET"), `target` ("/path?query"), extra `headers` (lines each
- * ending in "\r\n", or NULL) and `len` bytes of `body` (copied; NULL if len is 0).
- * tern adds Host and, with a body (or for POST, PUT, PATCH), Content-Length.
- * Requests may be pipelined: up to 64 awaiting their responses (TERN_EFULL past
- * that). TERN_EINVAL for a bad method, target or header block, TERN_EPROTO on a
- * connection that is not an HTTP client. Loop thread.
+ * ending in "\r\n", or NULL; names are tokens, no CR, LF or NUL in values) and
+ * `len` bytes of `body` (copied; NULL if len is 0). tern adds Host (a Host line in
+ * `headers` replaces it) and, with a body (or for POST, PUT, PATCH), Content-Length:
+ * tern frames the body, so a Content-Length in `headers` must equal `len` (it is
+ * then written once, by tern) and a Transfer-Encoding is refused. Requests may be
+ * pipelined: up to 64 awaiting their responses (TERN_EFULL past that). TERN_EINVAL
+ * for a bad method, target or header block (nothing is sent), TERN_EPROTO on a
+ * connection that is not an HTTP client, TERN_ECLOSED once it is closing (or the
+ * manager shuts down). Loop thread.
  */
 int tern_http_request(tern_conn *c, const char *method, const char *target, const char *headers, const void *body, size_t len);
 
@@ -1045,6 +1163,20 @@ int tern_http_header_at(const tern_http_msg *h, size_t i, tern_str *name, tern_s
 int tern_http_serve_dir(tern_conn *c, const tern_http_msg *h, const char *root_dir);
 
 /**
+ * tern_http_serve_dir for the part of the request's path under the URL `prefix`
+ * ("/static": "/static/css/a.css" is served from `root_dir`/css/a.css, as nginx's
+ * `location /static/ { alias root_dir/; }`). The path must start with `prefix` at a
+ * segment boundary ("/static" matches "/static" and "/static/x", not "/staticx";
+ * compared as sent, before percent-decoding; trailing slashes of `prefix` do not
+ * count, and "/" or "" is no prefix): otherwise the answer is 404. A redirect to add
+ * a directory's slash keeps the prefix ("/static" gets 301 to "/static/"). Returns
+ * as tern_http_serve_dir; TERN_EINVAL also for a `prefix` that does not start with
+ * '/'. `prefix` and `root_dir` are read during the call only. Loop thread, inside
+ * TERN_EV_HTTP_MSG for `h`.
+ */
+int tern_http_serve_prefix(tern_conn *c, const tern_http_msg *h, const char *prefix, const char *root_dir);
+
+/**
  * Answers request `h` with the file at `path`, whatever the request's path, with
  * everything tern_http_serve_dir does for a file (methods, types, validators,
  * ranges, `path.gz`); 404 if it does not exist, 403 if it is not a regular file.
@@ -1085,36 +1217,59 @@ size_t tern_http_next_multipart(const tern_http_msg *h, size_t offset, tern_http
  * Answers the oldest request on `c` that is neither answered nor deferred:
  * status, extra `headers` (lines each ending in "\r\n", or NULL) and `len` bytes
  * of `body` (copied). tern adds Date, Content-Length and, when it will close,
- * `Connection: close`. TERN_EPROTO if there is no such request. Loop thread.
+ * `Connection: close`. TERN_EPROTO if there is no such request.
+ *
+ * tern owns the framing; TERN_EINVAL (nothing is written, the request stays
+ * unanswered) for what it cannot frame: a status below 200 (tern sends 100
+ * Continue itself, 101 comes only with a protocol switch), a Content-Length in
+ * `headers` other than `len`, any Transfer-Encoding, a body or a Content-Length
+ * with 204 or 304, a header name that is not a token, CR, LF or NUL in a value. A
+ * Content-Length in `headers` is written once (tern's); `Connection` lines in
+ * `headers` are never copied: tern writes one Connection field when it has one to
+ * write, and `Connection: close` there makes the connection close after this
+ * answer. To HEAD the body is counted for Content-Length and not sent. Loop
+ * thread.
  */
 int tern_http_reply(tern_conn *c, int status, const char *headers, const void *body, size_t len);
 
 /**
- * Like tern_http_reply with the body in `take` (consumed whatever this returns;
- * released once written). NULL `take` means an empty body. Loop thread.
+ * Like tern_http_reply with the body in `take` (consumed whatever this returns,
+ * TERN_EINVAL included; released once written). NULL `take` means an empty body.
+ * Loop thread.
  */
 int tern_http_reply_bytes(tern_conn *c, int status, const char *headers, tern_bytes *take);
 
 /**
- * Starts a streamed answer to the oldest unanswered request: chunked, unless
- * `headers` carries Content-Length (then write exactly that many bytes; for an
- * HTTP/1.0 client, the end is marked by closing). Loop thread.
+ * Starts a streamed answer to the oldest unanswered request: chunked (for an
+ * HTTP/1.0 client the end is marked by closing), unless `headers` carries
+ * Content-Length: then exactly that many bytes must follow (tern_http_write
+ * refuses more, tern_http_end refuses fewer). No framing and no body for 204 and
+ * 304, nor for an answer to HEAD (its writes are accepted and dropped). The same
+ * rules as tern_http_reply otherwise (TERN_EINVAL for a status below 200, any
+ * Transfer-Encoding, a Content-Length with 204 or 304, a bad header block; one
+ * Connection field, tern's). Loop thread.
  */
 int tern_http_begin(tern_conn *c, int status, const char *headers);
 
 /**
- * Appends `len` bytes (copied) to the streamed answer. Loop thread.
+ * Appends `len` bytes (copied) to the streamed answer. TERN_EINVAL, writing
+ * nothing, if they would go past the Content-Length the head promised (or if the
+ * status has no body). Loop thread.
  */
 int tern_http_write(tern_conn *c, const void *data, size_t len);
 
 /**
- * Appends `take` (consumed) to the streamed answer, without copying. Loop thread.
+ * Appends `take` (consumed, whatever this returns) to the streamed answer, without
+ * copying; refused as tern_http_write. Loop thread.
  */
 int tern_http_write_bytes(tern_conn *c, tern_bytes *take);
 
 /**
  * Ends the streamed answer; the connection then closes if the request or the
- * answer asked for it. Loop thread.
+ * answer asked for it. If fewer bytes were written than the head's Content-Length
+ * promised, that answer can never be completed: TERN_EPROTO, and the connection
+ * fails (TERN_EV_ERROR, TERN_EV_CLOSE; the client sees a truncated body, never one
+ * it waits for). Loop thread.
  */
 int tern_http_end(tern_conn *c);
 
@@ -1140,26 +1295,34 @@ tern_http_token tern_http_defer(tern_conn *c, const tern_http_msg *h);
 
 /**
  * Answers a deferred request from any thread: status, extra `headers` (copied),
- * and the body in `take` (consumed whatever this returns; NULL for none).
- * TERN_ECLOSED if the request timed out or its connection is gone, TERN_EPROTO if
- * it was already answered, TERN_EFULL past TERN_OPT_MAX_POSTED: in every error case
- * the body is released here, once. Any thread; never blocks on the loop.
+ * and the body in `take` (consumed whatever this returns; NULL for none), framed
+ * by tern as tern_http_reply (checked here, on the calling thread: TERN_EINVAL for
+ * what tern_http_reply refuses, nothing posted). TERN_ECLOSED if the request timed
+ * out, its connection is gone or the manager's shutdown deadline passed;
+ * TERN_EPROTO if it was already answered; TERN_EFULL past TERN_OPT_MAX_POSTED: in
+ * every error case the body is released here, once. TERN_OK means the answer is on
+ * its way and will be written (unless the client leaves first). Any thread; never
+ * blocks on the loop.
  */
 int tern_http_respond(tern_remote *r, tern_http_token t, int status, const char *headers, tern_bytes *take);
 
 /**
  * Starts a streamed answer to a deferred request (chunked unless `headers` has
- * Content-Length). Any thread.
+ * Content-Length), with the rules of tern_http_begin, checked on the calling
+ * thread. Any thread.
  */
 int tern_http_respond_begin(tern_remote *r, tern_http_token t, int status, const char *headers);
 
 /**
- * Appends `take` (consumed) to a streamed deferred answer. Any thread.
+ * Appends `take` (consumed) to a streamed deferred answer. TERN_EINVAL (nothing
+ * posted) past the Content-Length the head promised. Any thread.
  */
 int tern_http_respond_write(tern_remote *r, tern_http_token t, tern_bytes *take);
 
 /**
- * Ends a streamed deferred answer. Any thread.
+ * Ends a streamed deferred answer. TERN_EPROTO if fewer bytes were written than
+ * the head's Content-Length promised: the end is still posted, and the loop fails
+ * the connection (the client sees a truncated body). Any thread.
  */
 int tern_http_respond_end(tern_remote *r, tern_http_token t);
 

@@ -23,6 +23,8 @@ pub enum Opt {
     MaxStreamBodyBytes = 14,
     DirListing = 15,
     FollowSymlinksOut = 16,
+    HttpLenientLf = 17,
+    HttpClientLenientLf = 18,
     WsDeflate = 21,
     WsClientDeflate = 22,
     WsHandshakeTimeoutMs = 23,
@@ -33,7 +35,7 @@ pub enum Opt {
 impl Opt {
     pub fn from_id(id: i32) -> Result<Opt> {
         use Opt::*;
-        const ALL: [Opt; 21] = [
+        const ALL: [Opt; 23] = [
             IdleTimeoutMs,
             HeaderTimeoutMs,
             MaxHeaderBytes,
@@ -54,6 +56,8 @@ impl Opt {
             WsClientDeflate,
             WsHandshakeTimeoutMs,
             WsCloseTimeoutMs,
+            HttpLenientLf,
+            HttpClientLenientLf,
             TlsHandshakeTimeoutMs,
         ];
         ALL.into_iter().find(|o| *o as i32 == id).ok_or(Error::Invalid)
@@ -102,6 +106,10 @@ pub struct Options {
     /// The peer's close frame (or, for a client, the server's TCP close) must follow
     /// ours within this long.
     pub ws_close_timeout_ms: u64,
+    /// The server takes a bare LF as a line end in request heads (else 400).
+    pub http_lenient_lf: bool,
+    /// The client takes a bare LF as a line end in response heads (else ERROR).
+    pub http_client_lenient_lf: bool,
     /// A TLS handshake (server or client side) must finish within this long.
     pub tls_handshake_timeout_ms: u64,
 }
@@ -129,6 +137,8 @@ impl Default for Options {
             ws_client_deflate: 0,
             ws_handshake_timeout_ms: 10_000,
             ws_close_timeout_ms: 5_000,
+            http_lenient_lf: false,
+            http_client_lenient_lf: false,
             tls_handshake_timeout_ms: 10_000,
         }
     }
@@ -144,6 +154,8 @@ impl Options {
             Opt::HttpHeadEvents => Some(&mut self.http_head_events),
             Opt::DirListing => Some(&mut self.dir_listing),
             Opt::FollowSymlinksOut => Some(&mut self.follow_symlinks_out),
+            Opt::HttpLenientLf => Some(&mut self.http_lenient_lf),
+            Opt::HttpClientLenientLf => Some(&mut self.http_client_lenient_lf),
             _ => None,
         };
         match opt {
@@ -181,7 +193,13 @@ impl Options {
             Opt::WsHandshakeTimeoutMs => self.ws_handshake_timeout_ms = ms,
             Opt::WsCloseTimeoutMs => self.ws_close_timeout_ms = ms,
             Opt::TlsHandshakeTimeoutMs => self.tls_handshake_timeout_ms = ms,
-            Opt::HttpHeadEvents | Opt::DirListing | Opt::FollowSymlinksOut | Opt::WsDeflate | Opt::WsClientDeflate => return Err(Error::Invalid),
+            Opt::HttpHeadEvents
+            | Opt::DirListing
+            | Opt::FollowSymlinksOut
+            | Opt::HttpLenientLf
+            | Opt::HttpClientLenientLf
+            | Opt::WsDeflate
+            | Opt::WsClientDeflate => return Err(Error::Invalid),
             Opt::MaxStreamBodyBytes => self.max_stream_body = ms,
         }
         Ok(())

@@ -2,7 +2,10 @@
 //! inputs (a seeded generator, so a failure names the seed that reproduces it), and a
 //! bounded socket-level fuzz of the live server. Each part runs for a bounded number of
 //! cases; what it asserts: no panic, no hang, the same answer however the bytes are
-//! split across reads, and a server that keeps serving well-formed requests.
+//! split across reads, a server that keeps serving well-formed requests, and
+//! responses whose framing is honest: every response read carries exactly as many
+//! body bytes as its head says (Content-Length, chunked, none for 1xx/204/304 and
+//! HEAD), whatever shape of answer the handler tried (some of which tern refuses).
 //!
 //! More cases: TERN_FUZZ_CASES=1000000 cargo test --release --test http_fuzz
 
@@ -15,7 +18,8 @@ use std::time::{Duration, Instant};
 use tern::http::chunked::{ChunkError, ChunkedDecoder};
 use tern::http::parse::Head;
 use tern::http::Body;
-use tern::{ConnId, Event, Manager, Opt, ProtoEvent};
+use std::cell::Cell;
+use tern::{ConnId, Error, Event, Manager, Opt, ProtoEvent};
 
 /// xorshift64*: small, fast, and reproducible from a printed seed.
 struct Rng(u64);
@@ -252,9 +256,133 @@ fn decode_in_pieces(wire: &[u8], pieces: &[usize], max_body: usize) -> Result<(V
     Err(ChunkError::Malformed)
 }
 
+/// One answer of a shape picked in turn: whole, 204, 304, streamed with a length,
+/// streamed chunked, framing tern must refuse (then a good answer), the caller's
+/// `Connection: close`. Every refusal is asserted: a refused call must put nothing on
+/// the wire, and the framing check on the client side proves it did not.
+fn answer(m: &Manager, id: ConnId, body: &[u8], head: bool, kind: u32) {
+    let half = body.len() / 2;
+    match kind % 7 {
+        0 => m.http_reply(id, 200, b"", Body::Copy(body)).unwrap(),
+        1 => m.http_reply(id, 204, b"X-Kind: 204\r\n", Body::Copy(b"")).unwrap(),
+        2 => m.http_reply(id, 304, b"ETag: \"e\"\r\n", Body::Copy(b"")).unwrap(),
+        3 => {
+            let cl = format!("Content-Length: {}\r\n", body.len());
+            m.http_begin(id, 200, cl.as_bytes()).unwrap();
+            m.http_write(id, Body::Copy(&body[..half])).unwrap();
+            // HEAD's answer sends no body: nothing to keep, every write is dropped.
+            let past = vec![b'!'; body.len() - half + 1];
+            assert_eq!(m.http_write(id, Body::Copy(&past)), if head { Ok(()) } else { Err(Error::Invalid) });
+            m.http_write(id, Body::Copy(&body[half..])).unwrap();
+            m.http_end(id).unwrap();
+        }
+        4 => {
+            m.http_begin(id, 200, b"X-Kind: chunked\r\n").unwrap();
+            m.http_write(id, Body::Copy(&body[..half])).unwrap();
+            m.http_write(id, Body::Copy(&body[half..])).unwrap();
+            m.http_end(id).unwrap();
+        }
+        5 => {
+            let wrong = format!("Content-Length: {}\r\n", body.len() + 1);
+            assert_eq!(m.http_reply(id, 200, wrong.as_bytes(), Body::Copy(body)), Err(Error::Invalid));
+            assert_eq!(m.http_reply(id, 200, b"Transfer-Encoding: chunked\r\n", Body::Copy(body)), Err(Error::Invalid));
+            assert_eq!(m.http_reply(id, 204, b"", Body::Copy(b"x")), Err(Error::Invalid));
+            assert_eq!(m.http_reply(id, 100, b"", Body::Copy(b"")), Err(Error::Invalid));
+            assert_eq!(m.http_begin(id, 304, b"Content-Length: 0\r\n"), Err(Error::Invalid));
+            m.http_reply(id, 200, b"X-Kind: fixed\r\n", Body::Copy(body)).unwrap();
+        }
+        _ => {
+            let cl = format!("Connection: close\r\nContent-Length: {}\r\n", body.len());
+            m.http_reply(id, 200, cl.as_bytes(), Body::Copy(body)).unwrap();
+        }
+    }
+}
+
+/// Checks that `wire` is a sequence of whole responses, each with exactly the body
+/// bytes its framing says, and nothing after the last; `head_req`: the first request
+/// was a HEAD (its answer has no body, even when tern refused the request: the client
+/// reads none). Returns how many final responses there were.
+fn check_framing(wire: &[u8], head_req: bool) -> Result<usize, String> {
+    let mut rest = wire;
+    let mut finals = 0;
+    while !rest.is_empty() {
+        if !rest.starts_with(b"HTTP/1.1 ") {
+            return Err(format!("bytes that are not a response after {finals} responses"));
+        }
+        let end = rest.windows(4).position(|w| w == b"\r\n\r\n").ok_or("a response head cut short")? + 4;
+        let head = String::from_utf8_lossy(&rest[..end]).to_ascii_lowercase();
+        rest = &rest[end..];
+        let status: u16 = head[9..12].parse().map_err(|_| format!("status in {head:?}"))?;
+        let field = |name: &str| head.split("\r\n").filter(|l| l.starts_with(name)).map(|l| l[name.len()..].trim().to_string()).collect::<Vec<_>>();
+        let (lens, tes) = (field("content-length:"), field("transfer-encoding:"));
+        if lens.len() > 1 || (!lens.is_empty() && !tes.is_empty()) || field("connection:").len() > 1 {
+            return Err(format!("framing fields repeated or mixed: {head:?}"));
+        }
+        if status < 200 {
+            continue;
+        }
+        finals += 1;
+        let bodiless = status == 204 || status == 304;
+        if bodiless && !(lens.is_empty() && tes.is_empty()) {
+            return Err(format!("a framing field on a {status}: {head:?}"));
+        }
+        if bodiless || (head_req && finals == 1) {
+            continue;
+        }
+        if tes.first().is_some_and(|te| te == "chunked") {
+            loop {
+                let line_end = rest.windows(2).position(|w| w == b"\r\n").ok_or("a chunk size line cut short")?;
+                let size = usize::from_str_radix(std::str::from_utf8(&rest[..line_end]).map_err(|_| "chunk size")?, 16).map_err(|_| "chunk size")?;
+                rest = &rest[line_end + 2..];
+                if rest.len() < size + 2 || &rest[size..size + 2] != b"\r\n" {
+                    return Err(format!("a chunk of {size} bytes cut short or not followed by CRLF"));
+                }
+                rest = &rest[size + 2..];
+                if size == 0 {
+                    break;
+                }
+            }
+        } else if let Some(n) = lens.first() {
+            let n: usize = n.parse().map_err(|_| format!("Content-Length in {head:?}"))?;
+            if rest.len() < n {
+                return Err(format!("{} body bytes for Content-Length {n}: {head:?}", rest.len()));
+            }
+            rest = &rest[n..];
+        } else if field("connection:").first().is_some_and(|c| c == "close") {
+            // Until the close: the rest is the body.
+            rest = &[];
+        } else {
+            return Err(format!("a response with a body and no framing: {head:?}"));
+        }
+    }
+    Ok(finals)
+}
+
+#[test]
+fn the_framing_check_catches_dishonest_responses() {
+    assert_eq!(check_framing(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok", false), Ok(1));
+    assert_eq!(check_framing(b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 204 No Content\r\n\r\n", false), Ok(1));
+    assert_eq!(check_framing(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n", true), Ok(1));
+    assert_eq!(check_framing(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n", false), Ok(1));
+    for bad in [
+        &b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nok"[..],
+        b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nok",
+        b"HTTP/1.1 204 No Content\r\nContent-Length: 0\r\n\r\n",
+        b"HTTP/1.1 204 No Content\r\n\r\nx",
+        b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nTransfer-Encoding: chunked\r\n\r\nok",
+        b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 2\r\n\r\nok",
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nok\r\n0\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\n\r\nok",
+    ] {
+        assert!(check_framing(bad, false).is_err(), "{:?}", String::from_utf8_lossy(bad));
+    }
+    assert!(check_framing(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok", true).is_err(), "a HEAD answer with a body");
+}
+
 /// Random heads and bodies thrown at a live server over real sockets, a few at a
 /// time: each connection ends with a response or a close within the header timeout,
-/// and a well-formed request beside them is always answered.
+/// every response's framing is honest (`check_framing`), and a well-formed request
+/// beside them is always answered.
 #[test]
 fn live_server_survives_random_requests() {
     let (port_tx, port_rx) = mpsc::channel();
@@ -266,9 +394,15 @@ fn live_server_survives_random_requests() {
         m.set_option(Opt::IdleTimeoutMs, 300).unwrap();
         m.set_option(Opt::MaxHeaderBytes, 2048).unwrap();
         m.set_option(Opt::MaxBodyBytes, 4096).unwrap();
-        let handler = Rc::new(|m: &Manager, id: ConnId, ev: &Event<'_>| {
+        let turn = Cell::new(0u32);
+        let handler = Rc::new(move |m: &Manager, id: ConnId, ev: &Event<'_>| {
             if let Event::Proto(ProtoEvent::HttpMsg(msg)) = ev {
-                m.http_reply(id, 200, b"", Body::Copy(msg.body())).unwrap();
+                if msg.uri() == b"/x" {
+                    m.http_reply(id, 200, b"", Body::Copy(msg.body())).unwrap();
+                } else {
+                    turn.set(turn.get() + 1);
+                    answer(m, id, msg.body(), msg.method() == b"HEAD", turn.get());
+                }
             }
         });
         let lid = m.http_listen("http://127.0.0.1:0", handler, 0).unwrap();
@@ -308,12 +442,18 @@ fn live_server_survives_random_requests() {
             let t = Instant::now();
             let mut sink = Vec::new();
             // Ends within the timeouts: a response then close, or just a close.
-            match s.read_to_end(&mut sink) {
-                Ok(_) => {}
-                Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => {}
+            let whole = match s.read_to_end(&mut sink) {
+                Ok(_) => true,
+                // A reset may cut what was read: its framing cannot be judged.
+                Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => false,
                 Err(e) => panic!("round {round}: {e} after {:?} for {:?}", t.elapsed(), String::from_utf8_lossy(&req)),
-            }
+            };
             assert!(sink.is_empty() || sink.starts_with(b"HTTP/1.1 "), "round {round}: {:?}", String::from_utf8_lossy(&sink));
+            if whole {
+                if let Err(why) = check_framing(&sink, req.starts_with(b"HEAD ")) {
+                    panic!("round {round}: {why}\nrequest: {:?}\nresponses: {:?}", String::from_utf8_lossy(&req), String::from_utf8_lossy(&sink));
+                }
+            }
         }
     }
     stop.store(true, Ordering::SeqCst);

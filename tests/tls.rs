@@ -80,6 +80,7 @@ fn https_server(m: &Manager) -> u16 {
 #[derive(Default)]
 struct Seen {
     connected: bool,
+    code: Option<tern::Error>,
     responses: Vec<(u16, Vec<u8>)>,
     error: Option<String>,
     closed: bool,
@@ -88,10 +89,13 @@ struct Seen {
 fn https_client(m: &Manager, url: &str) -> (ConnId, Rc<RefCell<Seen>>) {
     let seen = Rc::new(RefCell::new(Seen::default()));
     let s = seen.clone();
-    let handler = Rc::new(move |_: &Manager, _: ConnId, ev: &Event<'_>| match ev {
+    let handler = Rc::new(move |m: &Manager, id: ConnId, ev: &Event<'_>| match ev {
         Event::Connect => s.borrow_mut().connected = true,
         Event::Proto(ProtoEvent::HttpMsg(msg)) => s.borrow_mut().responses.push((msg.status(), msg.body().to_vec())),
-        Event::Error(e) => s.borrow_mut().error = Some(e.to_string()),
+        Event::Error(e) => {
+            s.borrow_mut().error = Some(e.to_string());
+            s.borrow_mut().code = m.conn_error(id).map(|(code, _)| code);
+        }
         Event::Close => s.borrow_mut().closed = true,
         _ => {}
     });
@@ -140,6 +144,7 @@ fn a_client_refuses_a_wrong_name_an_unknown_ca_and_an_expired_certificate_with_t
         let s = seen.borrow();
         let err = s.error.clone().unwrap_or_default();
         assert!(!s.connected && s.responses.is_empty(), "{why}: no CONNECT, no response");
+        assert_eq!(s.code, Some(tern::Error::Tls), "{why}: the failure's code is TERN_ETLS");
         assert!(err.contains("TLS handshake failed") && err.contains(why), "{why}: the error says so: {err}");
         drop(s);
         poll_until(&m, "the server side gone too", || m.conn_count() == 1);

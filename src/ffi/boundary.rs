@@ -10,16 +10,23 @@ use std::cell::Cell;
 use std::ffi::{c_char, CStr};
 
 thread_local! {
-    static LAST_ERROR: Cell<i32> = const { Cell::new(0) };
+    /// The code and the OS error number of the last failure (`tern_last_error`).
+    static LAST_ERROR: Cell<(i32, i32)> = const { Cell::new((0, 0)) };
 }
 
-/// Records why a handle-returning call returned NULL (read by `tern_last_error`).
+/// Records why a handle-returning call returned NULL (read by `tern_last_error`),
+/// with the OS error behind it, if the core met one on the way.
 pub(crate) fn set_last_error(e: Error) {
-    LAST_ERROR.with(|c| c.set(e.code()));
+    let os = crate::error::take_os_error(e);
+    LAST_ERROR.with(|c| c.set((e.code(), os)));
 }
 
 pub(crate) fn last_error() -> i32 {
-    LAST_ERROR.with(|c| c.get())
+    LAST_ERROR.with(|c| c.get().0)
+}
+
+pub(crate) fn last_os_error() -> i32 {
+    LAST_ERROR.with(|c| c.get().1)
 }
 
 /// What a function returns when a panic was caught inside it.

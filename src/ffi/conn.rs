@@ -54,7 +54,8 @@ impl tern_str {
     }
 }
 
-/// Something failed; ev_data is a `const char *` message. TERN_EV_CLOSE follows.
+/// Something failed; ev_data is a `const char *` message (tern_conn_error and
+/// tern_conn_os_error say what it was). TERN_EV_CLOSE follows.
 pub const TERN_EV_ERROR: c_int = 1;
 /// The first event of every connection (listener, accepted, outgoing).
 pub const TERN_EV_OPEN: c_int = 2;
@@ -195,8 +196,11 @@ pub(crate) fn open_with(m: *mut tern_mgr, url: *const c_char, create: impl FnOnc
 
 /// Listens on `url` ("tcp://127.0.0.1:8000"; port 0 picks a free one, see
 /// tern_conn_local_port). Accepted connections inherit `fn` and `user`. Returns the
-/// listener, or NULL (tern_last_error: TERN_EINVAL for a bad URL, TERN_EIO if the
-/// address cannot be bound). Its TERN_EV_OPEN comes at the next poll. Loop thread.
+/// listener, or NULL (tern_last_error: TERN_EINVAL for a bad URL, also one with a
+/// path other than "/" or a query; TERN_EADDRINUSE if the address is taken,
+/// TERN_EIO if it cannot be bound otherwise, tern_last_os_error the errno;
+/// TERN_ECLOSED once tern_mgr_shutdown was called). Its TERN_EV_OPEN comes at the
+/// next poll. Loop thread.
 #[no_mangle]
 pub extern "C" fn tern_listen(m: *mut tern_mgr, url: *const c_char, r#fn: tern_handler, user: *mut c_void) -> *mut tern_conn {
     boundary! { open_with(m, url, |m, url| m.listen(url, CHandler::boxed(r#fn), user as usize)) }
@@ -204,8 +208,11 @@ pub extern "C" fn tern_listen(m: *mut tern_mgr, url: *const c_char, r#fn: tern_h
 
 /// Connects to `url` ("tcp://host:port"). Host names are resolved on a helper
 /// thread, never blocking the loop; the attempt is bounded by
-/// TERN_OPT_CONNECT_TIMEOUT_MS. Events: OPEN, then CONNECT, or ERROR then CLOSE.
-/// Data sent before CONNECT is queued. NULL on a bad URL (TERN_EINVAL). Loop thread.
+/// TERN_OPT_CONNECT_TIMEOUT_MS. Events: OPEN, then CONNECT, or ERROR then CLOSE
+/// (tern_conn_error inside it: TERN_ECONNREFUSED, TERN_ETIMEDOUT, TERN_ENAME,
+/// TERN_EHOSTUNREACH, ...). Data sent before CONNECT is queued. NULL on a bad URL
+/// (TERN_EINVAL; also for a path other than "/" or a query, which mean nothing to
+/// TCP) and after tern_mgr_shutdown (TERN_ECLOSED). Loop thread.
 #[no_mangle]
 pub extern "C" fn tern_connect(m: *mut tern_mgr, url: *const c_char, r#fn: tern_handler, user: *mut c_void) -> *mut tern_conn {
     boundary! { open_with(m, url, |m, url| m.connect(url, CHandler::boxed(r#fn), user as usize)) }
@@ -255,8 +262,10 @@ pub extern "C" fn tern_conn_set_user(c: *mut tern_conn, user: *mut c_void) {
 /// Queues a copy of `len` bytes at `data` (tern copies; the caller keeps `data`).
 /// Written after the current callback returns, in order with everything else queued.
 /// TERN_ECLOSED if the connection is closing or gone; TERN_EFULL if it would pass
-/// TERN_OPT_MAX_SEND_QUEUE (the connection is then closed with TERN_EV_ERROR).
-/// Loop thread.
+/// TERN_OPT_MAX_SEND_QUEUE (the connection is then closed with TERN_EV_ERROR);
+/// TERN_EPROTO on a listener and on a connection that speaks HTTP (server or
+/// client: tern frames its bytes; answer with tern_http_reply and friends). Loop
+/// thread.
 #[no_mangle]
 pub extern "C" fn tern_send(c: *mut tern_conn, data: *const c_void, len: usize) -> c_int {
     boundary! {
@@ -265,8 +274,8 @@ pub extern "C" fn tern_send(c: *mut tern_conn, data: *const c_void, len: usize) 
 }
 
 /// Queues `take` without copying; its reference is released once its last byte is
-/// written or the connection discards it (and on any error). Same errors as
-/// tern_send. Loop thread.
+/// written or the connection discards it (and on any error: TERN_EPROTO on an HTTP
+/// connection releases it too). Same errors as tern_send. Loop thread.
 #[no_mangle]
 pub extern "C" fn tern_send_bytes(c: *mut tern_conn, take: *mut tern_bytes) -> c_int {
     boundary! {
@@ -345,4 +354,21 @@ pub extern "C" fn tern_conn_local_addr(c: *const tern_conn, buf: *mut c_char, le
             Err(e) => e.code(),
         }
     }
+}
+
+/// Inside TERN_EV_ERROR: the TERN_E* code of the error being delivered
+/// (TERN_ECONNREFUSED, TERN_ECONNRESET, TERN_ETIMEDOUT, TERN_ENAME, TERN_EFULL for
+/// the send queue limit, TERN_EPROTO for a peer that broke the protocol, ...); the
+/// message stays ev_data. TERN_OK outside TERN_EV_ERROR (and for NULL). Loop thread.
+#[no_mangle]
+pub extern "C" fn tern_conn_error(c: *const tern_conn) -> c_int {
+    boundary! { conn(c).ok().and_then(|(m, id)| m.conn_error(id)).map_or(0, |(e, _)| e.code()) }
+}
+
+/// Inside TERN_EV_ERROR: the OS error number (errno) behind the error being
+/// delivered (ECONNREFUSED, ECONNRESET, EPIPE, ...), or 0 when it had none (a
+/// timeout, a protocol error). 0 outside TERN_EV_ERROR. Loop thread.
+#[no_mangle]
+pub extern "C" fn tern_conn_os_error(c: *const tern_conn) -> c_int {
+    boundary! { conn(c).ok().and_then(|(m, id)| m.conn_error(id)).map_or(0, |(_, os)| os) }
 }

@@ -1,6 +1,6 @@
 //! Status codes and how to name them.
 
-use super::boundary::last_error;
+use super::boundary::{last_error, last_os_error};
 use crate::error::Error;
 use std::ffi::{c_char, c_int};
 
@@ -24,9 +24,21 @@ pub const TERN_EINTERNAL: c_int = -7;
 pub const TERN_ETIMEDOUT: c_int = -8;
 /// Looked up and not there (tern_http_var, tern_http_basic_auth).
 pub const TERN_ENOTFOUND: c_int = -9;
+/// The address is already in use (tern_listen, tern_http_listen: EADDRINUSE).
+pub const TERN_EADDRINUSE: c_int = -10;
+/// Nothing listens at the address (an outgoing connection's TERN_EV_ERROR:
+/// ECONNREFUSED).
+pub const TERN_ECONNREFUSED: c_int = -11;
+/// The peer reset the connection, or it broke while sending (ECONNRESET, EPIPE).
+pub const TERN_ECONNRESET: c_int = -12;
+/// No route to the host or to its network (EHOSTUNREACH, ENETUNREACH).
+pub const TERN_EHOSTUNREACH: c_int = -13;
+/// A host name did not resolve to any address.
+pub const TERN_ENAME: c_int = -14;
 /// TLS material or settings that cannot be used: a bad PEM, a key that does not
 /// match its certificate, no trust anchor, a TLS URL without a configuration
-/// (tern_tls_config_error says why).
+/// (tern_tls_config_error says why); and, from tern_conn_error, a TLS handshake that
+/// failed (a certificate that does not verify, an alert, not TLS at all).
 pub const TERN_ETLS: c_int = -20;
 
 // The header's numbers are the core's.
@@ -35,6 +47,9 @@ const _: () = {
     assert!(TERN_EFULL == Error::Full.code() && TERN_EPROTO == Error::Protocol.code());
     assert!(TERN_EIO == Error::Io.code() && TERN_ENOMEM == Error::NoMemory.code());
     assert!(TERN_EINTERNAL == Error::Internal.code() && TERN_ETIMEDOUT == Error::TimedOut.code());
+    assert!(TERN_ENOTFOUND == Error::NotFound.code() && TERN_EADDRINUSE == Error::AddrInUse.code());
+    assert!(TERN_ECONNREFUSED == Error::ConnRefused.code() && TERN_ECONNRESET == Error::ConnReset.code());
+    assert!(TERN_EHOSTUNREACH == Error::HostUnreachable.code() && TERN_ENAME == Error::Name.code());
     assert!(TERN_ENOTFOUND == Error::NotFound.code());
     assert!(TERN_ETLS == Error::Tls.code());
 };
@@ -55,6 +70,11 @@ pub extern "C" fn tern_strerror(code: c_int) -> *const c_char {
             Some(Error::Internal) => b"internal error (panic caught)\0",
             Some(Error::TimedOut) => b"timed out\0",
             Some(Error::NotFound) => b"not found\0",
+            Some(Error::AddrInUse) => b"address already in use\0",
+            Some(Error::ConnRefused) => b"connection refused\0",
+            Some(Error::ConnReset) => b"connection reset by peer\0",
+            Some(Error::HostUnreachable) => b"host or network unreachable\0",
+            Some(Error::Name) => b"host name did not resolve\0",
             Some(Error::Tls) => b"TLS certificate, key or configuration unusable\0",
             None => b"unknown error\0",
         };
@@ -62,9 +82,21 @@ pub extern "C" fn tern_strerror(code: c_int) -> *const c_char {
     }
 }
 
-/// Why the last call on this thread that returns a handle (or 0 for an id) failed:
-/// a TERN_E* code; 0 if none failed yet. Thread-local; any thread.
+/// Why the last call on this thread that returns a handle, an id or a token failed
+/// (NULL, 0, {0,0}): a TERN_E* code; 0 if none failed yet. Like errno, it is set
+/// when such a call fails and left alone when one succeeds: read it right after the
+/// failed call, not after a success. Calls that return a status code return the code
+/// itself and leave this alone. Thread-local; any thread.
 #[no_mangle]
 pub extern "C" fn tern_last_error() -> c_int {
     boundary! { last_error() }
+}
+
+/// The OS error number (errno: EADDRINUSE, EACCES, EMFILE, ...) behind the failure
+/// tern_last_error reports, or 0 when that failure had none (a bad argument, a
+/// closed manager) or nothing failed yet. Set and left alone like tern_last_error.
+/// Thread-local; any thread.
+#[no_mangle]
+pub extern "C" fn tern_last_os_error() -> c_int {
+    boundary! { last_os_error() }
 }

@@ -75,11 +75,15 @@ pub extern "C" fn tern_http_connect(m: *mut tern_mgr, url: *const c_char, r#fn: 
 
 /// Sends a request on a tern_http_connect connection (queued if not connected
 /// yet): `method` ("GET"), `target` ("/path?query"), extra `headers` (lines each
-/// ending in "\r\n", or NULL) and `len` bytes of `body` (copied; NULL if len is 0).
-/// tern adds Host and, with a body (or for POST, PUT, PATCH), Content-Length.
-/// Requests may be pipelined: up to 64 awaiting their responses (TERN_EFULL past
-/// that). TERN_EINVAL for a bad method, target or header block, TERN_EPROTO on a
-/// connection that is not an HTTP client. Loop thread.
+/// ending in "\r\n", or NULL; names are tokens, no CR, LF or NUL in values) and
+/// `len` bytes of `body` (copied; NULL if len is 0). tern adds Host (a Host line in
+/// `headers` replaces it) and, with a body (or for POST, PUT, PATCH), Content-Length:
+/// tern frames the body, so a Content-Length in `headers` must equal `len` (it is
+/// then written once, by tern) and a Transfer-Encoding is refused. Requests may be
+/// pipelined: up to 64 awaiting their responses (TERN_EFULL past that). TERN_EINVAL
+/// for a bad method, target or header block (nothing is sent), TERN_EPROTO on a
+/// connection that is not an HTTP client, TERN_ECLOSED once it is closing (or the
+/// manager shuts down). Loop thread.
 #[no_mangle]
 pub extern "C" fn tern_http_request(c: *mut tern_conn, method: *const c_char, target: *const c_char, headers: *const c_char, body: *const c_void, len: usize) -> c_int {
     boundary! {
@@ -177,6 +181,27 @@ pub extern "C" fn tern_http_serve_dir(c: *mut tern_conn, h: *const tern_http_msg
         status_of(|| {
             let (m, id) = conn(c)?;
             m.http_serve_dir(id, msg(h).ok_or(Error::Invalid)?, c_path(root_dir)?)
+        })
+    }
+}
+
+/// tern_http_serve_dir for the part of the request's path under the URL `prefix`
+/// ("/static": "/static/css/a.css" is served from `root_dir`/css/a.css, as nginx's
+/// `location /static/ { alias root_dir/; }`). The path must start with `prefix` at a
+/// segment boundary ("/static" matches "/static" and "/static/x", not "/staticx";
+/// compared as sent, before percent-decoding; trailing slashes of `prefix` do not
+/// count, and "/" or "" is no prefix): otherwise the answer is 404. A redirect to add
+/// a directory's slash keeps the prefix ("/static" gets 301 to "/static/"). Returns
+/// as tern_http_serve_dir; TERN_EINVAL also for a `prefix` that does not start with
+/// '/'. `prefix` and `root_dir` are read during the call only. Loop thread, inside
+/// TERN_EV_HTTP_MSG for `h`.
+#[no_mangle]
+pub extern "C" fn tern_http_serve_prefix(c: *mut tern_conn, h: *const tern_http_msg, prefix: *const c_char, root_dir: *const c_char) -> c_int {
+    boundary! {
+        status_of(|| {
+            let (m, id) = conn(c)?;
+            let prefix = c_str(prefix)?;
+            m.http_serve_prefix(id, msg(h).ok_or(Error::Invalid)?, prefix.as_bytes(), c_path(root_dir)?)
         })
     }
 }
@@ -288,7 +313,18 @@ pub extern "C" fn tern_http_next_multipart(h: *const tern_http_msg, offset: usiz
 /// Answers the oldest request on `c` that is neither answered nor deferred:
 /// status, extra `headers` (lines each ending in "\r\n", or NULL) and `len` bytes
 /// of `body` (copied). tern adds Date, Content-Length and, when it will close,
-/// `Connection: close`. TERN_EPROTO if there is no such request. Loop thread.
+/// `Connection: close`. TERN_EPROTO if there is no such request.
+///
+/// tern owns the framing; TERN_EINVAL (nothing is written, the request stays
+/// unanswered) for what it cannot frame: a status below 200 (tern sends 100
+/// Continue itself, 101 comes only with a protocol switch), a Content-Length in
+/// `headers` other than `len`, any Transfer-Encoding, a body or a Content-Length
+/// with 204 or 304, a header name that is not a token, CR, LF or NUL in a value. A
+/// Content-Length in `headers` is written once (tern's); `Connection` lines in
+/// `headers` are never copied: tern writes one Connection field when it has one to
+/// write, and `Connection: close` there makes the connection close after this
+/// answer. To HEAD the body is counted for Content-Length and not sent. Loop
+/// thread.
 #[no_mangle]
 pub extern "C" fn tern_http_reply(c: *mut tern_conn, status: c_int, headers: *const c_char, body: *const c_void, len: usize) -> c_int {
     boundary! {
@@ -299,8 +335,9 @@ pub extern "C" fn tern_http_reply(c: *mut tern_conn, status: c_int, headers: *co
     }
 }
 
-/// Like tern_http_reply with the body in `take` (consumed whatever this returns;
-/// released once written). NULL `take` means an empty body. Loop thread.
+/// Like tern_http_reply with the body in `take` (consumed whatever this returns,
+/// TERN_EINVAL included; released once written). NULL `take` means an empty body.
+/// Loop thread.
 #[no_mangle]
 pub extern "C" fn tern_http_reply_bytes(c: *mut tern_conn, status: c_int, headers: *const c_char, take: *mut tern_bytes) -> c_int {
     boundary! {
@@ -313,9 +350,14 @@ pub extern "C" fn tern_http_reply_bytes(c: *mut tern_conn, status: c_int, header
     }
 }
 
-/// Starts a streamed answer to the oldest unanswered request: chunked, unless
-/// `headers` carries Content-Length (then write exactly that many bytes; for an
-/// HTTP/1.0 client, the end is marked by closing). Loop thread.
+/// Starts a streamed answer to the oldest unanswered request: chunked (for an
+/// HTTP/1.0 client the end is marked by closing), unless `headers` carries
+/// Content-Length: then exactly that many bytes must follow (tern_http_write
+/// refuses more, tern_http_end refuses fewer). No framing and no body for 204 and
+/// 304, nor for an answer to HEAD (its writes are accepted and dropped). The same
+/// rules as tern_http_reply otherwise (TERN_EINVAL for a status below 200, any
+/// Transfer-Encoding, a Content-Length with 204 or 304, a bad header block; one
+/// Connection field, tern's). Loop thread.
 #[no_mangle]
 pub extern "C" fn tern_http_begin(c: *mut tern_conn, status: c_int, headers: *const c_char) -> c_int {
     boundary! {
@@ -326,13 +368,16 @@ pub extern "C" fn tern_http_begin(c: *mut tern_conn, status: c_int, headers: *co
     }
 }
 
-/// Appends `len` bytes (copied) to the streamed answer. Loop thread.
+/// Appends `len` bytes (copied) to the streamed answer. TERN_EINVAL, writing
+/// nothing, if they would go past the Content-Length the head promised (or if the
+/// status has no body). Loop thread.
 #[no_mangle]
 pub extern "C" fn tern_http_write(c: *mut tern_conn, data: *const c_void, len: usize) -> c_int {
     boundary! { status_of(|| { let (m, id) = conn(c)?; m.http_write(id, Body::Copy(c_slice(data, len)?)) }) }
 }
 
-/// Appends `take` (consumed) to the streamed answer, without copying. Loop thread.
+/// Appends `take` (consumed, whatever this returns) to the streamed answer, without
+/// copying; refused as tern_http_write. Loop thread.
 #[no_mangle]
 pub extern "C" fn tern_http_write_bytes(c: *mut tern_conn, take: *mut tern_bytes) -> c_int {
     boundary! {
@@ -342,7 +387,10 @@ pub extern "C" fn tern_http_write_bytes(c: *mut tern_conn, take: *mut tern_bytes
 }
 
 /// Ends the streamed answer; the connection then closes if the request or the
-/// answer asked for it. Loop thread.
+/// answer asked for it. If fewer bytes were written than the head's Content-Length
+/// promised, that answer can never be completed: TERN_EPROTO, and the connection
+/// fails (TERN_EV_ERROR, TERN_EV_CLOSE; the client sees a truncated body, never one
+/// it waits for). Loop thread.
 #[no_mangle]
 pub extern "C" fn tern_http_end(c: *mut tern_conn) -> c_int {
     boundary! { status_of(|| { let (m, id) = conn(c)?; m.http_end(id) }) }
@@ -403,23 +451,29 @@ fn respond(r: *mut tern_remote, t: tern_http_token, stage: Stage, status: c_int,
 }
 
 /// Answers a deferred request from any thread: status, extra `headers` (copied),
-/// and the body in `take` (consumed whatever this returns; NULL for none).
-/// TERN_ECLOSED if the request timed out or its connection is gone, TERN_EPROTO if
-/// it was already answered, TERN_EFULL past TERN_OPT_MAX_POSTED: in every error case
-/// the body is released here, once. Any thread; never blocks on the loop.
+/// and the body in `take` (consumed whatever this returns; NULL for none), framed
+/// by tern as tern_http_reply (checked here, on the calling thread: TERN_EINVAL for
+/// what tern_http_reply refuses, nothing posted). TERN_ECLOSED if the request timed
+/// out, its connection is gone or the manager's shutdown deadline passed;
+/// TERN_EPROTO if it was already answered; TERN_EFULL past TERN_OPT_MAX_POSTED: in
+/// every error case the body is released here, once. TERN_OK means the answer is on
+/// its way and will be written (unless the client leaves first). Any thread; never
+/// blocks on the loop.
 #[no_mangle]
 pub extern "C" fn tern_http_respond(r: *mut tern_remote, t: tern_http_token, status: c_int, headers: *const c_char, take: *mut tern_bytes) -> c_int {
     boundary! { respond(r, t, Stage::Whole, status, headers, take_ref(take)) }
 }
 
 /// Starts a streamed answer to a deferred request (chunked unless `headers` has
-/// Content-Length). Any thread.
+/// Content-Length), with the rules of tern_http_begin, checked on the calling
+/// thread. Any thread.
 #[no_mangle]
 pub extern "C" fn tern_http_respond_begin(r: *mut tern_remote, t: tern_http_token, status: c_int, headers: *const c_char) -> c_int {
     boundary! { respond(r, t, Stage::Begin, status, headers, None) }
 }
 
-/// Appends `take` (consumed) to a streamed deferred answer. Any thread.
+/// Appends `take` (consumed) to a streamed deferred answer. TERN_EINVAL (nothing
+/// posted) past the Content-Length the head promised. Any thread.
 #[no_mangle]
 pub extern "C" fn tern_http_respond_write(r: *mut tern_remote, t: tern_http_token, take: *mut tern_bytes) -> c_int {
     boundary! {
@@ -431,7 +485,9 @@ pub extern "C" fn tern_http_respond_write(r: *mut tern_remote, t: tern_http_toke
     }
 }
 
-/// Ends a streamed deferred answer. Any thread.
+/// Ends a streamed deferred answer. TERN_EPROTO if fewer bytes were written than
+/// the head's Content-Length promised: the end is still posted, and the loop fails
+/// the connection (the client sees a truncated body). Any thread.
 #[no_mangle]
 pub extern "C" fn tern_http_respond_end(r: *mut tern_remote, t: tern_http_token) -> c_int {
     boundary! { respond(r, t, Stage::End, 0, std::ptr::null(), None) }

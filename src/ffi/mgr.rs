@@ -73,6 +73,14 @@ pub const TERN_OPT_WS_HANDSHAKE_TIMEOUT_MS: c_int = 23;
 /// After tern_ws_close (or the peer's close), the closing handshake must finish
 /// within this long, else the connection is closed anyway (ms, default 5000).
 pub const TERN_OPT_WS_CLOSE_TIMEOUT_MS: c_int = 24;
+/// 1: the HTTP server takes a bare LF (no CR) as a line end in request heads, for
+/// old clients; 0 (default): a request head with a bare LF gets 400 and the
+/// connection closes (a proxy in front may read such a head differently, and a
+/// field after the bare LF would smuggle a second request past it).
+pub const TERN_OPT_HTTP_LENIENT_LF: c_int = 17;
+/// 1: the HTTP client takes a bare LF as a line end in response heads; 0 (default):
+/// such a response is malformed: TERN_EV_ERROR, then TERN_EV_CLOSE.
+pub const TERN_OPT_HTTP_CLIENT_LENIENT_LF: c_int = 18;
 /// A TLS handshake must finish within this long of the TCP connection (ms, default
 /// 10000); else the connection ends with TERN_EV_ERROR "TLS handshake timed out".
 pub const TERN_OPT_TLS_HANDSHAKE_TIMEOUT_MS: c_int = 30;
@@ -99,6 +107,8 @@ const _: () = {
     assert!(TERN_OPT_WS_CLIENT_DEFLATE == Opt::WsClientDeflate as c_int);
     assert!(TERN_OPT_WS_HANDSHAKE_TIMEOUT_MS == Opt::WsHandshakeTimeoutMs as c_int);
     assert!(TERN_OPT_WS_CLOSE_TIMEOUT_MS == Opt::WsCloseTimeoutMs as c_int);
+    assert!(TERN_OPT_HTTP_LENIENT_LF == Opt::HttpLenientLf as c_int);
+    assert!(TERN_OPT_HTTP_CLIENT_LENIENT_LF == Opt::HttpClientLenientLf as c_int);
     assert!(TERN_OPT_TLS_HANDSHAKE_TIMEOUT_MS == Opt::TlsHandshakeTimeoutMs as c_int);
 };
 
@@ -136,8 +146,10 @@ pub extern "C" fn tern_mgr_set(m: *mut tern_mgr, option: c_int, value: i64) -> c
 /// One loop iteration: waits at most `timeout_ms` (forever if negative; returns
 /// sooner on events), then runs the callbacks for what happened, the messages posted
 /// by remotes and the timers due. Returns the number of callbacks run, or a TERN_E*
-/// code: TERN_EPROTO when called from inside a callback (never a deadlock).
-/// Loop thread.
+/// code: TERN_EPROTO when called from inside a callback (never a deadlock);
+/// TERN_ECLOSED after tern_mgr_shutdown once every connection is closed (from the
+/// iteration that closed the last one on): the manager has shut down; call
+/// tern_mgr_free. Loop thread.
 #[no_mangle]
 pub extern "C" fn tern_mgr_poll(m: *mut tern_mgr, timeout_ms: c_int) -> c_int {
     boundary! {
@@ -147,6 +159,37 @@ pub extern "C" fn tern_mgr_poll(m: *mut tern_mgr, timeout_ms: c_int) -> c_int {
             Ok(n) => c_int::try_from(n).unwrap_or(c_int::MAX),
             Err(e) => e.code(),
         }
+    }
+}
+
+/// Shuts the manager down gracefully; tern_mgr_poll does the work and returns
+/// TERN_ECLOSED when it is done. At once: listeners close (new connections are
+/// refused; their TERN_EV_CLOSE comes at the next poll) and tern_listen and
+/// tern_connect fail with TERN_ECLOSED. Then, while the loop keeps polling: idle
+/// keep-alive HTTP connections close; HTTP requests already read are answered
+/// (deferred ones too: messages posted by remotes are still handled) and each
+/// connection closes after the answer to the last request it has read, as after
+/// `Connection: close`; HTTP client connections close once the responses they
+/// await are in (tern_http_request then returns TERN_ECLOSED); WebSocket
+/// connections send what was posted to them before, then a close frame with 1001
+/// (going away), and close once the peer answers it (or after
+/// TERN_OPT_WS_CLOSE_TIMEOUT_MS, with TERN_EV_ERROR); raw connections close
+/// gracefully, as tern_close (what is queued is written). After `timeout_ms`
+/// whatever is still open is closed hard: TERN_EV_ERROR "shutdown timed out"
+/// (tern_conn_error: TERN_ETIMEDOUT), then TERN_EV_CLOSE; only a connection already
+/// done writing and waiting for its peer's FIN closes without the ERROR. Remotes
+/// work until the manager is done (then they return TERN_ECLOSED); timers fire
+/// until then and never after (they keep no manager alive). tern_mgr_free
+/// stays the hard stop, at any point. Returns TERN_OK (a second call only brings
+/// the deadline forward), TERN_EINVAL for a negative timeout, TERN_ECLOSED once
+/// the manager is done. Runs no callback itself. Loop thread (inside a callback
+/// too).
+#[no_mangle]
+pub extern "C" fn tern_mgr_shutdown(m: *mut tern_mgr, timeout_ms: c_int) -> c_int {
+    boundary! {
+        let Some(m) = mgr(m) else { return Error::Invalid.code() };
+        let Ok(ms) = u64::try_from(timeout_ms) else { return Error::Invalid.code() };
+        status(m.begin_shutdown(Duration::from_millis(ms)))
     }
 }
 

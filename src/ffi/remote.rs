@@ -55,9 +55,11 @@ fn post(r: *mut tern_remote, msg: Msg) -> c_int {
 
 /// Queues `take` for connection `id` (consumed whatever this returns). TERN_OK once
 /// posted (the loop wakes at once); TERN_EFULL past TERN_OPT_MAX_POSTED;
-/// TERN_ECLOSED after the manager was freed. If the connection is gone when the loop
-/// gets the message, the buffer is released there. Order is kept per remote and
-/// connection. Any thread; never blocks on the loop.
+/// TERN_ECLOSED after the manager was freed (or shut down). If the connection is
+/// gone when the loop gets the message, or speaks HTTP (whose bytes tern frames, as
+/// tern_send refuses them), the buffer is released there (the latter with a
+/// warning in the log). Order is kept per remote and connection. Any thread; never
+/// blocks on the loop.
 #[no_mangle]
 pub extern "C" fn tern_remote_send(r: *mut tern_remote, id: tern_conn_id, take: *mut tern_bytes) -> c_int {
     boundary! {

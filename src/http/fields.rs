@@ -47,6 +47,31 @@ pub fn scan(headers: &[u8]) -> Option<Fields> {
     Some(f)
 }
 
+/// Calls `out` with `headers` (a block `scan` accepted) in runs of whole lines, in
+/// order, without the `Content-Length` lines (if `content_length`) and the
+/// `Connection` lines (if `connection`): the fields tern writes itself. Only blocks
+/// that have such a field need this (see `Fields`); the others are copied whole.
+pub fn kept(headers: &[u8], content_length: bool, connection: bool, mut out: impl FnMut(&[u8])) {
+    let (mut run, mut at) = (0, 0);
+    while at < headers.len() {
+        let line = &headers[at..];
+        let colon = line.iter().position(|&b| b == b':').unwrap_or(0);
+        let end = at + line.iter().position(|&b| b == b'\n').map_or(line.len(), |i| i + 1);
+        let name = &line[..colon];
+        let drop = (content_length && name.eq_ignore_ascii_case(b"content-length")) || (connection && name.eq_ignore_ascii_case(b"connection"));
+        if drop {
+            if at > run {
+                out(&headers[run..at]);
+            }
+            run = end;
+        }
+        at = end;
+    }
+    if headers.len() > run {
+        out(&headers[run..]);
+    }
+}
+
 /// Records the fields tern cares about (compared by length first: most fields are
 /// none of them).
 fn note(f: &mut Fields, name: &[u8], value: &[u8]) {
@@ -83,6 +108,22 @@ mod tests {
         assert_eq!(scan(b"Content-Length: 3\r\nContent-Length: 4\r\n").unwrap().content_length, Some(None), "two lengths that disagree are no length");
         assert_eq!(scan(b"Content-Length: +3\r\n").unwrap().content_length, Some(None));
         assert_eq!(scan(b"X-Tab: a\tb\r\n").map(|f| f.connection), Some(false));
+    }
+
+    #[test]
+    fn the_fields_tern_writes_are_taken_out() {
+        let kept_of = |block: &[u8], cl: bool, conn: bool| {
+            let mut v = Vec::new();
+            kept(block, cl, conn, |p| v.extend_from_slice(p));
+            String::from_utf8(v).unwrap()
+        };
+        let block = b"Connection: close\r\nX-A: 1\r\ncontent-length: 3\r\nX-B: 2\r\nCONNECTION: x\r\n";
+        assert!(scan(block).is_some());
+        assert_eq!(kept_of(block, true, true), "X-A: 1\r\nX-B: 2\r\n");
+        assert_eq!(kept_of(block, false, true), "X-A: 1\r\ncontent-length: 3\r\nX-B: 2\r\n");
+        assert_eq!(kept_of(block, true, false), "Connection: close\r\nX-A: 1\r\nX-B: 2\r\nCONNECTION: x\r\n");
+        assert_eq!(kept_of(b"", true, true), "");
+        assert_eq!(kept_of(b"X-Connection: y\r\n", true, true), "X-Connection: y\r\n");
     }
 
     #[test]

@@ -1,6 +1,14 @@
 //! Where a request is parsed: the head with `httparse`, then the checks RFC 9112 asks
 //! of a server that must not be fooled about where one request ends and the next
 //! begins (request smuggling), each failure mapped to the status it deserves.
+//!
+//! Lines end in CRLF. `httparse` also takes a bare LF as a line end, which a proxy in
+//! front of tern may not: a field after a bare LF (a `Content-Length`, a
+//! `Transfer-Encoding`) would then be seen by one and not the other, and one request
+//! becomes two. So a complete head is refused if any LF in it lacks its CR (400 for
+//! a request; a malformed response on the client), unless the manager was told to be
+//! lenient (`Opt::HttpLenientLf`, `Opt::HttpClientLenientLf`). For a request this
+//! costs a byte per line, not a pass over the head (`Head::ends_lines_with_crlf`).
 
 /// A byte range of the head buffer; spans instead of slices so a parsed head can be
 /// kept (and its vector reused) without borrowing the buffer.
@@ -72,9 +80,23 @@ const fn reject(status: u16, why: &'static str) -> Reject {
 /// The most header fields a request may carry (431 past it).
 pub(crate) const MAX_HEADERS: usize = 100;
 
+/// Whether some LF of `head` is not preceded by a CR: a pass over every byte (the
+/// client's check of a response head, and the reference a request's cheaper check
+/// is tested against).
+pub fn has_bare_lf(head: &[u8]) -> bool {
+    let first = head.first() == Some(&b'\n');
+    first | head.iter().zip(&head[1.min(head.len())..]).fold(false, |bad, (&prev, &b)| bad | ((b == b'\n') & (prev != b'\r')))
+}
+
 impl Head {
-    /// Parses the head at the start of `buf`. `Ok(false)`: incomplete, read more.
+    /// Parses the head at the start of `buf`, refusing bare LF line ends.
+    /// `Ok(false)`: incomplete, read more.
     pub fn parse(&mut self, buf: &[u8], max_head: usize) -> Result<bool, Reject> {
+        self.parse_with(buf, max_head, false)
+    }
+
+    /// `parse`, taking a bare LF as a line end if `lenient_lf`.
+    pub fn parse_with(&mut self, buf: &[u8], max_head: usize, lenient_lf: bool) -> Result<bool, Reject> {
         let mut raw = [httparse::EMPTY_HEADER; MAX_HEADERS];
         let mut req = httparse::Request::new(&mut raw);
         let n = match req.parse(buf) {
@@ -96,12 +118,39 @@ impl Head {
         let method = req.method.expect("complete request has a method");
         let target = req.path.expect("complete request has a target");
         self.method = Span::within(buf, method.as_bytes());
+        if !lenient_lf && !self.ends_lines_with_crlf(&buf[..n]) {
+            return Err(reject(400, "bare LF in the request head"));
+        }
         self.minor = req.version.expect("complete request has a version");
         self.len = n;
         self.is_head = method == "HEAD";
         self.split_target(buf, target.as_bytes())?;
         self.check_fields(buf)?;
         Ok(true)
+    }
+
+    /// Whether every line of the request head just parsed (`head`, its method and
+    /// fields spanned in `self`) ends in CRLF. httparse ends a line at CRLF or at a
+    /// bare LF, refuses a CR not followed by LF, and starts each field name right
+    /// after the LF that ended the line before it (no folding, no space before a
+    /// name). So every line end is in sight without a pass over the head: the empty
+    /// lines before the request line (all "\r\n"), the byte two before each field
+    /// name (the CR of the line before it), and the last two line ends.
+    fn ends_lines_with_crlf(&self, head: &[u8]) -> bool {
+        let n = head.len();
+        if n < 4 || head[n - 2] != b'\r' || head[n - 4] != b'\r' {
+            return false;
+        }
+        for (name, _) in &self.headers {
+            let at = name.off as usize;
+            debug_assert_eq!(head[at - 1], b'\n', "a field name follows a line end");
+            if head[at - 2] != b'\r' {
+                return false;
+            }
+        }
+        // Empty lines before the request line are rare, but allowed.
+        let lead = self.method.off as usize;
+        lead == 0 || head[..lead].chunks(2).all(|pair| pair == b"\r\n")
     }
 
     /// Origin-form `/p?q`, absolute-form `http://h/p?q`, or `*`.
@@ -196,8 +245,8 @@ impl Head {
     /// its fields say). Fields are kept as for a request; method, path and query
     /// are empty.
     /// The framing is `None` for a response without a body (HEAD, 1xx, 204, 304,
-    /// Content-Length: 0).
-    pub fn parse_response(&mut self, buf: &[u8], max_head: usize, head_request: bool) -> Result<Option<(u16, Framing)>, Reject> {
+    /// Content-Length: 0). A bare LF line end is refused unless `lenient_lf`.
+    pub fn parse_response(&mut self, buf: &[u8], max_head: usize, head_request: bool, lenient_lf: bool) -> Result<Option<(u16, Framing)>, Reject> {
         let mut raw = [httparse::EMPTY_HEADER; MAX_HEADERS];
         let mut resp = httparse::Response::new(&mut raw);
         let n = match resp.parse(buf) {
@@ -206,6 +255,9 @@ impl Head {
             Ok(_) => return Err(reject(502, "response head too large")),
             Err(_) => return Err(reject(502, "malformed response head")),
         };
+        if !lenient_lf && has_bare_lf(&buf[..n]) {
+            return Err(reject(502, "malformed response head: bare LF"));
+        }
         let status = resp.code.expect("complete response has a status");
         self.headers.clear();
         for h in resp.headers.iter() {
@@ -386,6 +438,75 @@ mod tests {
         assert_eq!(status("GET / HTTP/1.1\r\nHost: h\r\nExpect: something\r\n\r\n"), 417);
         assert!(parse("GET / HTTP/1.1\r\nHost: h\r\nExpect: 100-Continue\r\n\r\n").unwrap().expect_continue);
         assert_eq!(status("GET nopath HTTP/1.1\r\nHost: h\r\n\r\n"), 400);
+    }
+
+    #[test]
+    fn bare_lf_is_refused_in_every_position_unless_lenient() {
+        for s in [
+            "GET / HTTP/1.1\nHost: h\r\n\r\n",
+            "GET / HTTP/1.1\r\nHost: h\n\r\n",
+            "GET / HTTP/1.1\r\nHost: h\r\n\n",
+            "GET / HTTP/1.1\nHost: h\nX: y\n\n",
+            "\nGET / HTTP/1.1\r\nHost: h\r\n\r\n",
+        ] {
+            assert_eq!(status(s), 400, "{s:?}");
+            let mut h = Head::default();
+            assert_eq!(h.parse_with(s.as_bytes(), 8192, true), Ok(true), "{s:?} with the option");
+            assert_eq!(h.header(s.as_bytes(), b"host"), Some(&b"h"[..]));
+        }
+        assert!(parse("GET / HTTP/1.1\r\nHost: h\r\n\r\n").is_ok());
+        // Only the head is looked at: a body may hold any byte.
+        let mut h = Head::default();
+        assert_eq!(h.parse(b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 2\r\n\r\n\n\n", 8192), Ok(true));
+        assert!(!has_bare_lf(b"") && !has_bare_lf(b"\r\n") && has_bare_lf(b"\n") && has_bare_lf(b"a\r\n\n"));
+        for s in ["\r\n\r\nGET / HTTP/1.1\r\nHost: h\r\n\r\n", "GET / HTTP/1.0\r\n\r\n", "GET / HTTP/1.1\r\nHost: h\r\nX: \t\r\n\r\n"] {
+            assert!(parse(s).is_ok(), "{s:?}");
+        }
+        for s in ["\r\n\nGET / HTTP/1.1\r\nHost: h\r\n\r\n", "GET / HTTP/1.0\n\r\n", "GET / HTTP/1.0\r\n\n", "GET / HTTP/1.1\r\nHost: h\r\nX: \t\n\r\n"] {
+            assert_eq!(status(s), 400, "{s:?}");
+        }
+        let mut r = Head::default();
+        assert_eq!(r.parse_response(b"HTTP/1.1 200 OK\nContent-Length: 0\n\n", 8192, false, false).unwrap_err().status, 502);
+        assert_eq!(r.parse_response(b"HTTP/1.1 200 OK\nContent-Length: 0\n\n", 8192, false, true), Ok(Some((200, Framing::None))));
+    }
+
+    /// The per-line check of a request head agrees with a pass over every byte, on
+    /// random heads built from lines that end in CRLF or LF.
+    #[test]
+    fn the_per_line_check_sees_what_a_full_pass_sees() {
+        use crate::http::test_rng::Rng;
+        let mut r = Rng(0xb4e1f);
+        let lines = ["X-A: 1", "X-B:", "X-C: a b\t", "Content-Length: 0", "X-D:  \t "];
+        let eol = |r: &mut Rng| if r.below(8) == 0 { "\n" } else { "\r\n" };
+        let (mut bare, mut clean) = (0, 0);
+        for _ in 0..20_000 {
+            let mut s = String::new();
+            for _ in 0..r.below(3) {
+                s.push_str(eol(&mut r));
+            }
+            s.push_str(if r.below(2) == 0 { "GET / HTTP/1.1" } else { "POST /x?y HTTP/1.1" });
+            s.push_str(eol(&mut r));
+            s.push_str("Host: h");
+            for _ in 0..r.below(5) {
+                s.push_str(eol(&mut r));
+                s.push_str(lines[r.below(lines.len())]);
+            }
+            s.push_str(eol(&mut r));
+            s.push_str(eol(&mut r));
+            let (mut strict, mut lenient) = (Head::default(), Head::default());
+            if lenient.parse_with(s.as_bytes(), 8192, true) != Ok(true) {
+                continue;
+            }
+            let reference = has_bare_lf(&s.as_bytes()[..lenient.len]);
+            let got = strict.parse(s.as_bytes(), 8192);
+            assert_eq!(got.is_err(), reference, "{s:?}: per-line {got:?}, a full pass says bare LF: {reference}");
+            if reference {
+                bare += 1;
+            } else {
+                clean += 1;
+            }
+        }
+        assert!(bare > 1000 && clean > 1000, "{bare} with a bare LF, {clean} without");
     }
 
     #[test]

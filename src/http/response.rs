@@ -1,9 +1,12 @@
 //! Serialising response heads and chunk framing straight into a send queue (no
-//! intermediate string), so head and body leave in one `sendmsg`.
+//! intermediate string), so head and body leave in one `sendmsg`; and the rules a
+//! caller's answer must keep so that tern alone frames it (`check_answer`).
 
+use super::fields::{self, Fields};
 use super::parse::Framing;
 use crate::buf::pool::BufPool;
 use crate::buf::send_queue::SendQueue;
+use crate::error::{Error, Result};
 
 /// What the `Connection` field must say.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -13,6 +16,7 @@ pub enum ConnField {
     KeepAlive,
 }
 
+#[inline(always)]
 pub fn reason(status: u16) -> &'static str {
     match status {
         100 => "Continue",
@@ -57,6 +61,30 @@ pub fn bodiless(status: u16) -> bool {
     (100..200).contains(&status) || status == 204 || status == 304
 }
 
+/// Whether a caller may answer with `status` and the header block it scanned to
+/// `f`, with a whole body of `len` bytes (`None`: a streamed answer), tern framing
+/// it alone; `Invalid` if not:
+/// - 1xx is tern's (100 Continue) or a protocol switch's (101), never an answer;
+/// - `Transfer-Encoding` is tern's to choose;
+/// - a `Content-Length` must be a valid length, and the body's for a whole answer;
+/// - 204 and 304 have no body and no length.
+pub fn check_answer(status: u16, f: &Fields, len: Option<u64>) -> Result<()> {
+    let no_body = status == 204 || status == 304;
+    let ok = (200..=999).contains(&status)
+        && !f.transfer_encoding
+        && f.content_length != Some(None)
+        && !(no_body && (f.content_length.is_some() || len.is_some_and(|n| n > 0)))
+        && match (f.content_length, len) {
+            (Some(Some(n)), Some(l)) => n == l,
+            _ => true,
+        };
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::Invalid)
+    }
+}
+
 /// Writes "HTTP/1.1 STATUS REASON", Date, the caller's lines, the framing field
 /// (`Content-Length` or `Transfer-Encoding: chunked`; none for `Framing::None` and
 /// `UntilClose`), the Connection field, and the blank line.
@@ -74,23 +102,36 @@ pub fn write_head(q: &mut SendQueue, pool: &mut BufPool, status: u16, extra: &[u
         head.status_line(status, date);
         head.put(extra);
     }
-    let mut num = [0u8; 20];
-    match framing {
-        Framing::Length(n) => {
-            head.put(b"Content-Length: ");
-            head.put(decimal(n, &mut num));
-            head.put(b"\r\n");
-        }
-        Framing::Chunked => head.put(b"Transfer-Encoding: chunked\r\n"),
-        Framing::None | Framing::UntilClose => {}
+    head.finish(q, pool, framing, conn);
+}
+
+/// `write_head` for an answer tern frames: the caller's `Content-Length` and
+/// `Connection` lines (`f` says whether there are any) are left out, since tern
+/// writes its own (one of each at most).
+#[allow(clippy::too_many_arguments)]
+#[inline]
+pub fn write_answer_head(q: &mut SendQueue, pool: &mut BufPool, status: u16, extra: &[u8], f: &Fields, framing: Framing, conn: ConnField, date: &[u8]) {
+    if f.content_length.is_none() && !f.connection {
+        write_head(q, pool, status, extra, framing, conn, date);
+    } else {
+        write_head_kept(q, pool, status, extra, framing, conn, date);
     }
-    match conn {
-        ConnField::Close => head.put(b"Connection: close\r\n"),
-        ConnField::KeepAlive => head.put(b"Connection: keep-alive\r\n"),
-        ConnField::Omit => {}
+}
+
+/// `write_head` with only the lines of `extra` that `fields::kept` keeps (the rare
+/// head whose caller wrote a field tern writes itself).
+#[cold]
+fn write_head_kept(q: &mut SendQueue, pool: &mut BufPool, status: u16, extra: &[u8], framing: Framing, conn: ConnField, date: &[u8]) {
+    let mut head = Head { buf: [0; HEAD_BUF], len: 0 };
+    head.status_line(status, date);
+    if extra.len() > HEAD_BUF - HEAD_FIXED {
+        q.push_copy(head.bytes(), pool);
+        head.len = 0;
+        fields::kept(extra, true, true, |piece| q.push_copy(piece, pool));
+    } else {
+        fields::kept(extra, true, true, |piece| head.put(piece));
     }
-    head.put(b"\r\n");
-    q.push_copy(head.bytes(), pool);
+    head.finish(q, pool, framing, conn);
 }
 
 /// Room for a response head built on the stack.
@@ -111,6 +152,9 @@ impl Head {
         self.len += b.len();
     }
 
+    // Inlined into both writers, as it was into the one there was: a call here costs
+    // more than the copies it makes.
+    #[inline(always)]
     fn status_line(&mut self, status: u16, date: &[u8]) {
         let mut num = [0u8; 20];
         self.put(b"HTTP/1.1 ");
@@ -124,6 +168,28 @@ impl Head {
 
     fn bytes(&self) -> &[u8] {
         &self.buf[..self.len]
+    }
+
+    /// The framing field, the Connection field, the blank line; then queues it all.
+    #[inline(always)]
+    fn finish(&mut self, q: &mut SendQueue, pool: &mut BufPool, framing: Framing, conn: ConnField) {
+        let mut num = [0u8; 20];
+        match framing {
+            Framing::Length(n) => {
+                self.put(b"Content-Length: ");
+                self.put(decimal(n, &mut num));
+                self.put(b"\r\n");
+            }
+            Framing::Chunked => self.put(b"Transfer-Encoding: chunked\r\n"),
+            Framing::None | Framing::UntilClose => {}
+        }
+        match conn {
+            ConnField::Close => self.put(b"Connection: close\r\n"),
+            ConnField::KeepAlive => self.put(b"Connection: keep-alive\r\n"),
+            ConnField::Omit => {}
+        }
+        self.put(b"\r\n");
+        q.push_copy(self.bytes(), pool);
     }
 }
 
@@ -187,6 +253,48 @@ mod tests {
         assert_eq!(extra.len(), HEAD_BUF - HEAD_FIXED);
         write_head(&mut q, &mut pool, 431, extra.as_bytes(), Framing::Length(u64::MAX), ConnField::KeepAlive, b"Thu, 01 Jan 1970 00:00:00 GMT");
         assert!(String::from_utf8(q.contiguous_for_tests()).unwrap().ends_with("Content-Length: 18446744073709551615\r\nConnection: keep-alive\r\n\r\n"));
+    }
+
+    #[test]
+    fn answers_tern_cannot_frame_are_refused() {
+        let f = |block: &[u8]| fields::scan(block).unwrap();
+        assert_eq!(check_answer(200, &f(b""), Some(5)), Ok(()));
+        assert_eq!(check_answer(200, &f(b"Content-Length: 5\r\n"), Some(5)), Ok(()));
+        assert_eq!(check_answer(200, &f(b"Content-Length: 5\r\n"), None), Ok(()));
+        assert_eq!(check_answer(304, &f(b"ETag: \"x\"\r\n"), Some(0)), Ok(()));
+        assert_eq!(check_answer(204, &f(b""), None), Ok(()));
+        for (status, block, len) in [
+            (200, &b"Content-Length: 3\r\n"[..], Some(5)),
+            (200, b"Content-Length: x\r\n", None),
+            (200, b"Content-Length: 3\r\nContent-Length: 4\r\n", None),
+            (200, b"Transfer-Encoding: chunked\r\n", None),
+            (204, b"", Some(1)),
+            (304, b"Content-Length: 0\r\n", Some(0)),
+            (204, b"Content-Length: 0\r\n", None),
+            (100, b"", Some(0)),
+            (101, b"", None),
+        ] {
+            assert_eq!(check_answer(status, &f(block), len), Err(Error::Invalid), "{status} {:?} {len:?}", String::from_utf8_lossy(block));
+        }
+    }
+
+    #[test]
+    fn the_callers_framing_and_connection_lines_give_way_to_terns() {
+        let mut pool = BufPool::default();
+        let mut q = SendQueue::default();
+        let extra = b"Connection: close\r\nX-A: 1\r\nContent-Length: 2\r\n";
+        let f = fields::scan(extra).unwrap();
+        write_answer_head(&mut q, &mut pool, 200, extra, &f, Framing::Length(2), ConnField::Close, b"Thu, 01 Jan 1970 00:00:00 GMT");
+        let text = String::from_utf8(q.contiguous_for_tests()).unwrap();
+        assert_eq!(text, "HTTP/1.1 200 OK\r\nDate: Thu, 01 Jan 1970 00:00:00 GMT\r\nX-A: 1\r\nContent-Length: 2\r\nConnection: close\r\n\r\n");
+        // The same past the stack buffer.
+        let mut q = SendQueue::default();
+        let big = format!("X-Big: {}\r\nconnection: keep-alive\r\nX-C: 3\r\n", "v".repeat(600));
+        let f = fields::scan(big.as_bytes()).unwrap();
+        write_answer_head(&mut q, &mut pool, 200, big.as_bytes(), &f, Framing::Chunked, ConnField::Omit, b"Thu, 01 Jan 1970 00:00:00 GMT");
+        let text = String::from_utf8(q.contiguous_for_tests()).unwrap();
+        assert!(text.ends_with(&format!("X-Big: {}\r\nX-C: 3\r\nTransfer-Encoding: chunked\r\n\r\n", "v".repeat(600))), "{text}");
+        assert!(!text.to_ascii_lowercase().contains("connection"));
     }
 
     #[test]

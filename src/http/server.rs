@@ -125,6 +125,9 @@ struct Slot {
     /// without keep-alive) and was read whole: the client sends nothing after it.
     client_done: bool,
     chunked: bool,
+    /// Body bytes a streamed answer's head promised and that are still to come
+    /// (`None`: no promise to keep: chunked, until close, HEAD).
+    left: Option<u64>,
     since: Instant,
     /// Output waiting for earlier responses (empty for the front slot).
     out: SendQueue,
@@ -189,9 +192,24 @@ impl ServerConn {
     // ---- answering ---------------------------------------------------------------
 
     /// Answers a request whole (`body` given) or starts a streamed answer (`None`):
-    /// `tern_http_reply`, `tern_http_begin`, and their deferred forms.
+    /// `tern_http_reply`, `tern_http_begin`, and their deferred forms. tern frames
+    /// the answer (see `response::check_answer`: `Invalid` for what it cannot frame,
+    /// nothing written): `Content-Length` from the body, or the one the caller's
+    /// headers promise for a streamed answer (kept by `stream`), else chunked (until
+    /// close for HTTP/1.0); none for 204, 304 and a streamed answer to HEAD (a whole
+    /// one says the length of the body it does not send). The caller's
+    /// `Content-Length` and `Connection` lines give way to tern's; `Connection:
+    /// close` closes after this answer.
     pub fn respond(&mut self, cx: &mut Cx<'_>, which: Answering, status: u16, headers: &[u8], body: Option<Body<'_>>) -> Result<()> {
-        let fields = fields::scan(headers).filter(|_| (100..=999).contains(&status)).ok_or(Error::Invalid)?;
+        let fields = fields::scan(headers).ok_or(Error::Invalid)?;
+        self.respond_scanned(cx, which, status, (headers, fields), body)
+    }
+
+    /// `respond` with the header block already scanned (a deferred answer's was,
+    /// on the thread that posted it).
+    #[inline(always)]
+    pub fn respond_scanned(&mut self, cx: &mut Cx<'_>, which: Answering, status: u16, (headers, fields): (&[u8], Fields), body: Option<Body<'_>>) -> Result<()> {
+        response::check_answer(status, &fields, body.as_ref().map(|b| b.len() as u64))?;
         let idx = answer_slot(self.ex.as_deref_mut(), cx.open, which, false)?;
         let ex = self.ex.as_mut().expect("answer_slot found a slot");
         let len = body.as_ref().map(Body::len);
@@ -204,13 +222,32 @@ impl ServerConn {
         Ok(())
     }
 
-    /// `write` (with a body) or `end` (without) on a streamed answer.
+    /// `write` (with a body) or `end` (without) on a streamed answer. The length its
+    /// head promised is kept: a write past it is `Invalid` (nothing written); an end
+    /// short of it is `Protocol`, and the connection fails (that answer can never be
+    /// completed, and a client must not wait for the rest).
     pub fn stream(&mut self, cx: &mut Cx<'_>, which: Answering, body: Option<Body<'_>>) -> Result<()> {
         let idx = answer_slot(self.ex.as_deref_mut(), cx.open, which, true)?;
         let ex = self.ex.as_mut().expect("answer_slot found a slot");
+        let slot = &mut ex.slots[idx];
         match body {
-            Some(b) => write_body(ex, cx, idx, b),
-            None => finish(ex, cx, idx),
+            Some(b) => {
+                if let Some(left) = slot.left {
+                    let n = b.len() as u64;
+                    if n > left {
+                        return Err(Error::Invalid);
+                    }
+                    slot.left = Some(left - n);
+                }
+                write_body(ex, cx, idx, b);
+            }
+            None => {
+                if let Some(left) = slot.left.filter(|&l| l > 0) {
+                    cx.fail_with(Error::Protocol, format!("response to request {} ended {left} bytes short of its Content-Length", slot.seq));
+                    return Err(Error::Protocol);
+                }
+                finish(ex, cx, idx);
+            }
         }
         after_write(ex, &mut self.st, cx);
         Ok(())
@@ -245,7 +282,7 @@ impl ServerConn {
             return Err(Error::Protocol);
         }
         slot.state = SlotState::Deferred;
-        cx.shared.defer.insert((cx.id, seq));
+        cx.shared.defer.insert((cx.id, seq), slot.is_head);
         Ok((cx.id, seq))
     }
 
@@ -282,11 +319,13 @@ impl ServerConn {
                 ex.slots.push_back(Slot {
                     seq,
                     state: SlotState::Pending,
-                    is_head: false,
+                    // A client that sent HEAD reads no body, whatever is wrong after it.
+                    is_head: cx.recv.data().starts_with(b"HEAD "),
                     minor: 1,
                     close_after: true,
                     client_done: false,
                     chunked: false,
+                    left: None,
                     since: now,
                     out: SendQueue::default(),
                 });
@@ -344,7 +383,7 @@ impl ServerConn {
         }
         reg.remove((cx.id, seq));
         reg.remove_conn(cx.id);
-        cx.fail(format!("deferred response to request {seq} stalled"));
+        cx.fail_with(Error::TimedOut, format!("deferred response to request {seq} stalled"));
     }
 
     fn timer_action(&self, opts: &Options, sendq_empty: bool, now: Instant) -> TimerFired {
@@ -422,7 +461,7 @@ impl Protocol for ServerConn {
         let slots = self.ex.as_ref().map(|ex| &ex.slots);
         let waiting = slots.is_some_and(|s| s.iter().any(|s| s.state == SlotState::Reading || s.awaits_answer()));
         if waiting {
-            cx.fail("client closed before its request was answered");
+            cx.fail_with(Error::Closed, "client closed before its request was answered");
         } else if slots.is_none_or(VecDeque::is_empty) {
             cx.close();
         }
@@ -445,9 +484,10 @@ impl Protocol for ServerConn {
     /// A remote's answer to a deferred request arrived on the loop.
     fn on_posted(&mut self, cx: &mut Cx<'_>, a: Answer) -> HttpStep {
         let which = Answering::Token(a.token.1);
+        let head = (&a.headers[..], a.fields);
         let r = match a.stage {
-            Stage::Whole => self.respond(cx, which, a.status, &a.headers, Some(a.body.map_or(Body::Copy(&[]), Body::Shared))),
-            Stage::Begin => self.respond(cx, which, a.status, &a.headers, None),
+            Stage::Whole => self.respond_scanned(cx, which, a.status, head, Some(a.body.map_or(Body::Copy(&[]), Body::Shared))),
+            Stage::Begin => self.respond_scanned(cx, which, a.status, head, None),
             Stage::Write => self.stream(cx, which, a.body.map(Body::Shared)),
             Stage::End => self.stream(cx, which, None),
         };
@@ -455,6 +495,22 @@ impl Protocol for ServerConn {
             cx.shared.defer.remove(a.token);
         }
         Step::Again
+    }
+
+    /// A graceful shutdown: no more requests are read; the connection closes after
+    /// the answer to the last one read (it says `Connection: close` unless its head
+    /// is out already), or now if none is in flight (what is queued still goes).
+    fn on_shutdown(&mut self, cx: &mut Cx<'_>) {
+        self.st.closing = true;
+        match self.ex.as_mut().and_then(|ex| ex.slots.back_mut()) {
+            Some(last) => last.close_after = true,
+            None => cx.close(),
+        }
+    }
+
+    /// Deferred answers posted before now land; later responds get `Closed`.
+    fn on_shutdown_deadline(shared: &mut Shared) {
+        shared.defer.freeze();
     }
 
     /// Deferred requests die with the connection (their tokens answer `Closed`), and
@@ -522,7 +578,7 @@ impl Protocol for ServerConn {
         if let Delivery::Msg { parsed: false, .. } = d {
             // The scratch head was used for other connections since: parse again.
             let (head, buf) = lent.head_mut();
-            let ok = head.parse(buf, usize::MAX);
+            let ok = head.parse_with(buf, usize::MAX, true);
             debug_assert!(matches!(ok, Ok(true)), "a head that parsed once parses again");
         }
         lent
@@ -565,7 +621,10 @@ impl Exchange {
     /// Ready for another connection: empty, its buffers' memory kept.
     fn reset(&mut self) {
         self.state = ReqState::Head;
-        self.slots.clear();
+        // Almost always empty by now: no call to clear it.
+        if !self.slots.is_empty() {
+            self.slots.clear();
+        }
         self.head_started = None;
         self.chunked.start_body();
         self.announced = false;
@@ -587,6 +646,7 @@ impl Exchange {
             close_after,
             client_done: close_after,
             chunked: false,
+            left: None,
             since: now,
             out: SendQueue::default(),
         });
@@ -604,7 +664,7 @@ impl Exchange {
                 }
                 self.head_started.get_or_insert(now);
                 let head = cx.shared.head();
-                match head.parse(cx.recv.data(), cx.opts.max_header_bytes) {
+                match head.parse_with(cx.recv.data(), cx.opts.max_header_bytes, cx.opts.http_lenient_lf) {
                     Ok(false) => Parsed::Step(Step::Wait),
                     Err(r) => Parsed::Reject(r),
                     Ok(true) => self.head_parsed(st, cx, now),
@@ -783,16 +843,22 @@ fn slot_queue<'q>(sendq: &'q mut SendQueue, ex: &'q mut Exchange, idx: usize) ->
     }
 }
 
-/// Writes the status line and fields for slot `idx`; `len` is the whole body's
-/// length, or None for a streamed body.
+/// Writes the status line and fields for slot `idx` (checked by
+/// `response::check_answer`); `len` is the whole body's length, or None for a
+/// streamed body.
 fn write_response(ex: &mut Exchange, st: &mut ConnState, cx: &mut Cx<'_>, idx: usize, status: u16, (extra, fields): (&[u8], Fields), len: Option<usize>) {
     let slot = &mut ex.slots[idx];
     slot.close_after |= fields.close || st.peer_eof;
-    let framing = if response::bodiless(status) || fields.content_length.is_some() {
-        // No body, or the caller's headers carry its length.
+    let framing = if response::bodiless(status) {
         Framing::None
     } else if let Some(n) = len {
+        // A whole body (a HEAD's is counted, not sent).
         Framing::Length(n as u64)
+    } else if slot.is_head {
+        // A streamed answer to HEAD: no body, so nothing to frame.
+        Framing::None
+    } else if let Some(n) = fields.content_length.flatten() {
+        Framing::Length(n)
     } else if slot.minor >= 1 {
         Framing::Chunked
     } else {
@@ -809,6 +875,15 @@ fn write_response(ex: &mut Exchange, st: &mut ConnState, cx: &mut Cx<'_>, idx: u
         (false, _) => ConnField::Omit,
     };
     slot.chunked = framing == Framing::Chunked;
+    if len.is_none() {
+        // What a streamed body must bring: what its head says, nothing for a status
+        // without a body; no promise for chunked, until-close and HEAD.
+        slot.left = match framing {
+            Framing::Length(n) => Some(n),
+            Framing::None if !slot.is_head => Some(0),
+            _ => None,
+        };
+    }
     if !slot.close_after {
         // Kept alive: later (or streamed) small responses must not wait on Nagle.
         cx.nodelay();
@@ -816,7 +891,7 @@ fn write_response(ex: &mut Exchange, st: &mut ConnState, cx: &mut Cx<'_>, idx: u
     let deferred = slot.state == SlotState::Deferred;
     slot.state = SlotState::Streaming { deferred };
     let q = slot_queue(cx.sendq, ex, idx);
-    response::write_head(q, cx.pool, status, extra, framing, conn, cx.shared.date.get());
+    response::write_answer_head(q, cx.pool, status, extra, &fields, framing, conn, cx.shared.date.get());
 }
 
 /// Appends body bytes to slot `idx` (framed as a chunk if it is chunked; dropped
@@ -872,7 +947,8 @@ fn after_write(ex: &mut Exchange, st: &mut ConnState, cx: &mut Cx<'_>) {
         cx.input_again();
     }
     if cx.sendq.memory_queued() > cx.opts.max_send_queue {
-        cx.fail("send queue limit exceeded by an HTTP response");
+        let (queued, max) = (cx.sendq.memory_queued(), cx.opts.max_send_queue);
+        cx.fail_with(Error::Full, format!("send queue limit exceeded ({queued} bytes queued with this response, limit {max})"));
     } else if close {
         cx.close();
     }

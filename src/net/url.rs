@@ -43,6 +43,12 @@ impl<'a> Url<'a> {
         Ok(Url { scheme, host, port, path })
     }
 
+    /// Whether the URL names an address and nothing more: its path is "/" or absent,
+    /// with no query (what a `tcp://` URL must be: a path means nothing to TCP).
+    pub fn bare(&self) -> bool {
+        self.path == "/"
+    }
+
     /// The address to use, without resolving anything: IP literals directly,
     /// "localhost" as 127.0.0.1, any other name for the resolver.
     pub fn target(&self) -> Target {
@@ -83,6 +89,15 @@ mod tests {
         assert_eq!(Url::parse("http://example.org/x", 80).unwrap().port, 80);
         assert_eq!(Url::parse("tcp://localhost:9", 0).unwrap().target(), Target::Addr("127.0.0.1:9".parse().unwrap()));
         assert!(matches!(Url::parse("tcp://example.org:9", 0).unwrap().target(), Target::Name(_, 9)));
+    }
+
+    #[test]
+    fn only_a_bare_address_has_no_path() {
+        assert!(Url::parse("tcp://127.0.0.1:80", 0).unwrap().bare());
+        assert!(Url::parse("tcp://127.0.0.1:80/", 0).unwrap().bare());
+        for with_path in ["tcp://127.0.0.1:80/x", "tcp://127.0.0.1:80/?q", "tcp://h:1//"] {
+            assert!(!Url::parse(with_path, 0).unwrap().bare(), "{with_path}");
+        }
     }
 
     #[test]

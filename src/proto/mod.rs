@@ -16,6 +16,7 @@
 use crate::buf::pool::BufPool;
 use crate::buf::recv_buf::RecvBuf;
 use crate::buf::send_queue::SendQueue;
+use crate::error::{Error, Failure};
 use crate::options::Options;
 use std::time::Instant;
 
@@ -105,6 +106,20 @@ pub trait Protocol: Sized + 'static {
     /// was registered for it (tokens, pooled state).
     fn on_close(&mut self, id: ConnId, shared: &mut Self::Shared);
 
+    /// The manager shuts down gracefully (`tern_mgr_shutdown`): end the connection
+    /// once what it is doing is done (a protocol with requests in flight answers the
+    /// ones it has read, then closes; one that is idle closes now). What is queued is
+    /// still written. By default: close gracefully at once.
+    fn on_shutdown(&mut self, cx: &mut Ctx<'_, Self::Shared>) {
+        cx.close();
+    }
+
+    /// The shutdown's deadline passed and every connection still open is about to be
+    /// closed hard: from now on refuse what other threads would post for them, so
+    /// that what was accepted before is handled first and nothing is accepted that
+    /// can no longer be delivered.
+    fn on_shutdown_deadline(_shared: &mut Self::Shared) {}
+
     /// When this protocol next needs `on_timer`, if ever. Read after every call the
     /// reactor makes (`on_input`, `on_timer`, ...); after a call from above (the
     /// protocol's own API, through `with_proto`) only if that call said
@@ -153,9 +168,9 @@ pub trait Protocol: Sized + 'static {
 #[derive(Default)]
 pub struct Effects {
     bits: u8,
-    fail: Option<Box<str>>,
+    fail: Option<Box<Failure>>,
     /// Reported as ERROR before CLOSE, without discarding what is queued.
-    error: Option<Box<str>>,
+    error: Option<Box<Failure>>,
 }
 
 impl Effects {
@@ -192,11 +207,11 @@ impl Effects {
         self.has(Effects::DEADLINE)
     }
     /// Why the connection must fail (ERROR, queue discarded, CLOSE), if it must.
-    pub fn take_fail(&mut self) -> Option<Box<str>> {
+    pub fn take_fail(&mut self) -> Option<Box<Failure>> {
         self.fail.take()
     }
     /// An error to report at the close, the queue still written first.
-    pub fn take_error(&mut self) -> Option<Box<str>> {
+    pub fn take_error(&mut self) -> Option<Box<Failure>> {
         self.error.take()
     }
 }
@@ -278,15 +293,21 @@ impl<'a, S> Ctx<'a, S> {
     }
 
     /// Close gracefully (what is queued, say a WebSocket close frame, still goes out)
-    /// and report `why` as ERROR before CLOSE.
-    pub fn close_with_error(&mut self, why: impl Into<Box<str>>) {
-        self.fx.error.get_or_insert(why.into());
+    /// and report `why`, with `code` for `tern_conn_error`, as ERROR before CLOSE.
+    pub fn close_with_error(&mut self, code: Error, why: impl Into<Box<str>>) {
+        self.fx.error.get_or_insert_with(|| Box::new(Failure::new(code, why)));
         self.close();
     }
 
-    /// Close with an error: ERROR(`why`), the queue discarded, then CLOSE.
+    /// Close with an error: ERROR(`why`), the queue discarded, then CLOSE. The
+    /// error's code (`tern_conn_error`) is `Protocol`: the peer broke the protocol.
     pub fn fail(&mut self, why: impl Into<Box<str>>) {
-        self.fx.fail.get_or_insert(why.into());
+        self.fail_with(Error::Protocol, why);
+    }
+
+    /// `fail` with the code the error is reported with.
+    pub fn fail_with(&mut self, code: Error, why: impl Into<Box<str>>) {
+        self.fx.fail.get_or_insert_with(|| Box::new(Failure::new(code, why)));
         self.open = false;
         self.connecting = false;
     }

@@ -5,6 +5,7 @@
 use super::event::Handler;
 use crate::buf::recv_buf::RecvBuf;
 use crate::buf::send_queue::SendQueue;
+use crate::error::Failure;
 use crate::proto::Protocol;
 use crate::transport::Transport;
 use mio::net::TcpListener;
@@ -51,7 +52,7 @@ pub struct Conn<P: Protocol> {
     /// retry), the close deadline, the end of the linger.
     pub timer_at: Option<Instant>,
     /// Why the connection is being closed, delivered as ERROR before CLOSE.
-    pub close_error: Option<Box<str>>,
+    pub close_error: Option<Box<Failure>>,
     pub proto: P,
 }
 

@@ -146,7 +146,7 @@ impl<P: Stack> Inner<P> {
             }
         }
         match fail {
-            Some(why) => self.fail_locked(id, why.into()),
+            Some(why) => self.fail_locked(id, *why),
             None if fx.close() => self.close_locked(id),
             None => {}
         }

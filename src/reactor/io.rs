@@ -6,6 +6,7 @@ use super::conn::{Conn, Flags, Phase, Sock};
 use super::event::Event;
 use super::{Reactor, Ready, WAKER};
 use crate::buf::recv_buf::ReadOutcome;
+use crate::error::Failure;
 use crate::log::Level;
 use crate::net::socket;
 use crate::proto::{ConnId, Stack};
@@ -175,7 +176,7 @@ impl<P: Stack> Reactor<P> {
                 (Ok(ReadOutcome::Eof), ..) => return self.peer_eof(id),
                 (Ok(ReadOutcome::Full), ..) => return,
                 (Err(e), ..) if socket::would_block(&e) => return,
-                (Err(e), ..) => return self.fail(id, format!("recv: {e}")),
+                (Err(e), ..) => return self.fail(id, Failure::io("recv", &e)),
             }
         }
         self.inner.borrow_mut().schedule(id, Flags::READ_MORE);
@@ -208,7 +209,7 @@ impl<P: Stack> Reactor<P> {
             out
         };
         if let Some(e) = error {
-            return self.fail(id, format!("send: {e}"));
+            return self.fail(id, Failure::io("send", &e));
         }
         if written > 0 {
             self.emit(id, &Event::Write(written));

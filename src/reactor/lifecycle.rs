@@ -5,7 +5,7 @@
 use super::conn::{Flags, Phase, Sock};
 use super::event::Event;
 use super::{Inner, Reactor};
-use crate::error::{Error, Result};
+use crate::error::{Error, Failure, Result};
 use crate::proto::{ConnId, Stack};
 use std::time::{Duration, Instant};
 
@@ -34,9 +34,15 @@ impl<P: Stack> Reactor<P> {
         Ok(())
     }
 
-    /// Closes with an error: ERROR(`msg`) then CLOSE, queue discarded.
-    pub(super) fn fail(&self, id: ConnId, msg: String) {
-        self.inner.borrow_mut().fail_locked(id, msg);
+    /// Closes with an error: ERROR(`why`) then CLOSE, queue discarded.
+    pub(super) fn fail(&self, id: ConnId, why: Failure) {
+        self.inner.borrow_mut().fail_locked(id, why);
+    }
+
+    /// The code and OS error number of the ERROR being delivered to connection `id`
+    /// right now (inside its ERROR handler); `None` at any other time.
+    pub fn conn_error(&self, id: ConnId) -> Option<(Error, i32)> {
+        self.delivering.get().filter(|(c, ..)| *c == id).map(|(_, code, os)| (code, os))
     }
 
     /// The peer will send nothing more. What is queued still goes out; the protocol
@@ -119,7 +125,9 @@ impl<P: Stack> Reactor<P> {
         };
         self.drop_socket(id);
         if let Some(e) = error {
-            self.run_handler(id, &Event::Error(&e));
+            self.delivering.set(Some((id, e.code, e.os)));
+            self.run_handler(id, &Event::Error(&e.msg));
+            self.delivering.set(None);
         }
         self.run_handler(id, &Event::Close);
         let conn = self.inner.borrow_mut().conns.remove(&id);
@@ -208,13 +216,13 @@ impl<P: Stack> Inner<P> {
     }
 
     /// `Reactor::fail` for callers that already hold the state.
-    pub(super) fn fail_locked(&mut self, id: ConnId, msg: String) {
+    pub(super) fn fail_locked(&mut self, id: ConnId, why: Failure) {
         let Some(c) = self.conns.get_mut(&id) else { return };
         if c.flags.has(Flags::CLOSE_DELIVERED) {
             return;
         }
-        crate::tern_log!(crate::log::Level::Debug, "connection {id}: {msg}");
-        c.close_error.get_or_insert(msg.into_boxed_str());
+        crate::tern_log!(crate::log::Level::Debug, "connection {id}: {}", why.msg);
+        c.close_error.get_or_insert_with(|| Box::new(why));
         c.sendq.clear(&mut self.pool);
         self.schedule(id, Flags::CLOSE_NOW);
     }

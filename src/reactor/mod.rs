@@ -13,7 +13,8 @@
 //! (stepping a protocol and applying what it asks), `deliver` (the one place a handler
 //! runs), `lifecycle` (how connections end), `open` (listening, connecting, names),
 //! `queue` (the embedder's raw output and input), `work` (the work list), `timers`,
-//! `remote` (other threads), `event` (what handlers see), `conn` (the record).
+//! `remote` (other threads), `shutdown` (the graceful one), `event` (what handlers
+//! see), `conn` (the record).
 
 mod conn;
 mod deliver;
@@ -25,6 +26,7 @@ mod lifecycle;
 mod open;
 mod queue;
 pub mod remote;
+mod shutdown;
 #[cfg(test)]
 mod test_proto;
 mod timers;
@@ -96,6 +98,8 @@ pub(crate) struct Inner<P: Stack> {
     switches: Vec<(ConnId, P)>,
     /// The recipients of a fan-out, reused (no allocation per publish).
     fanout_ids: Vec<ConnId>,
+    /// A graceful shutdown began; everything left is closed hard at this instant.
+    shutdown_at: Option<Instant>,
 }
 
 /// An event loop and every connection on it. Single-threaded: it belongs to the
@@ -106,6 +110,13 @@ pub struct Reactor<P: Stack> {
     hub: OnceCell<Hub<P>>,
     polling: Cell<bool>,
     freeing: Cell<bool>,
+    /// A graceful shutdown began (`Inner::shutdown_at` says until when): read without
+    /// a borrow on every turn of the loop.
+    shutting: Cell<bool>,
+    /// A graceful shutdown finished: nothing is left, `poll` refuses.
+    done: Cell<bool>,
+    /// The connection whose ERROR is being delivered, its code and OS error number.
+    delivering: Cell<Option<(ConnId, Error, i32)>>,
     handled: Cell<usize>,
 }
 
@@ -147,10 +158,14 @@ impl<P: Stack> Reactor<P> {
                 read_left: 0,
                 switches: Vec::new(),
                 fanout_ids: Vec::new(),
+                shutdown_at: None,
             }),
             hub: OnceCell::new(),
             polling: Cell::new(false),
             freeing: Cell::new(false),
+            shutting: Cell::new(false),
+            done: Cell::new(false),
+            delivering: Cell::new(None),
             handled: Cell::new(0),
         })
     }
@@ -184,10 +199,15 @@ impl<P: Stack> Reactor<P> {
 
     /// One loop iteration: waits up to `timeout` (forever if `None`) for I/O, then runs
     /// handlers, posted messages and due timers. Returns how many callbacks ran.
-    /// From inside a handler it fails with `Protocol` instead of re-entering.
+    /// From inside a handler it fails with `Protocol` instead of re-entering. After a
+    /// graceful shutdown (`begin_shutdown`), the turn in which the last connection
+    /// is gone, and every call after it, return `Closed`.
     pub fn poll(&self, timeout: Option<Duration>) -> Result<usize> {
         if self.polling.get() || self.freeing.get() {
             return Err(Error::Protocol);
+        }
+        if self.done.get() {
+            return Err(Error::Closed);
         }
         self.polling.set(true);
         let _guard = PollGuard(&self.polling);
@@ -205,10 +225,14 @@ impl<P: Stack> Reactor<P> {
         self.drain_resolver();
         self.run_timers();
         self.run_work();
+        if self.shutting.get() && self.shutdown_turn() {
+            return Err(Error::Closed);
+        }
         Ok(self.handled.get())
     }
 
     fn effective_timeout(&self, timeout: Option<Duration>) -> Option<Duration> {
+        let timeout = if self.shutting.get() { self.shutdown_timeout(timeout) } else { timeout };
         let mut guard = self.inner.borrow_mut();
         let inner = &mut *guard;
         if !inner.work.is_empty() || self.hub.get().is_some_and(Hub::has_pending) {
@@ -309,11 +333,20 @@ impl<P: Stack> Reactor<P> {
     }
 
     fn check_alive(&self) -> Result<()> {
-        if self.freeing.get() {
+        if self.freeing.get() || self.done.get() {
             Err(Error::Closed)
         } else {
             Ok(())
         }
+    }
+
+    /// Whether new connections may be made: not once a shutdown began.
+    fn check_may_open(&self) -> Result<()> {
+        self.check_alive()?;
+        if self.shutting.get() {
+            return Err(Error::Closed);
+        }
+        Ok(())
     }
 }
 

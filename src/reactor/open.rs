@@ -4,7 +4,7 @@
 use super::conn::{Conn, Phase, Sock};
 use super::event::Handler;
 use super::Reactor;
-use crate::error::{Error, Result};
+use crate::error::{Error, Failure, Result};
 use crate::net::url::Target;
 use crate::proto::{ConnId, Stack};
 use crate::transport::{Security, Transport};
@@ -23,7 +23,7 @@ impl<P: Stack> Reactor<P> {
 
     /// `listen_addr` whose accepted streams are wrapped as `sec` says (TLS).
     pub fn listen_secured(&self, addr: SocketAddr, proto: P, sec: Security, handler: Rc<dyn Handler<P>>, user: usize) -> Result<ConnId> {
-        self.check_alive()?;
+        self.check_may_open()?;
         let mut listener = mio::net::TcpListener::bind(addr).map_err(|e| {
             crate::tern_log!(crate::log::Level::Error, "listen on {addr}: {e}");
             Error::from(e)
@@ -52,7 +52,7 @@ impl<P: Stack> Reactor<P> {
     /// `connect_target` over a stream wrapped as `sec` says (TLS): CONNECT comes
     /// once the handshake is done, within TLS_HANDSHAKE_TIMEOUT_MS of the TCP connect.
     pub fn connect_secured(&self, target: Target, proto: P, sec: Security, handler: Rc<dyn Handler<P>>, user: usize) -> Result<ConnId> {
-        self.check_alive()?;
+        self.check_may_open()?;
         let id = {
             let mut inner = self.inner.borrow_mut();
             let id = inner.alloc_id();
@@ -75,7 +75,7 @@ impl<P: Stack> Reactor<P> {
             Target::Name(host, port) => {
                 let r = self.inner.borrow_mut().resolver.resolve(id, host, port);
                 if let Err(e) = r {
-                    self.fail(id, format!("resolver: {e}"));
+                    self.fail(id, Failure::io("resolver", &e));
                 }
             }
         }
@@ -90,7 +90,7 @@ impl<P: Stack> Reactor<P> {
             let addr = match next {
                 Some(Some(a)) => a,
                 Some(None) => {
-                    let e = last.map_or_else(|| "no address to connect to".to_string(), |e| format!("connect: {e}"));
+                    let e = last.map_or_else(|| Failure::new(Error::Name, "no address to connect to"), |e| Failure::io("connect", &e));
                     return self.fail(id, e);
                 }
                 None => return,
@@ -143,8 +143,8 @@ impl<P: Stack> Reactor<P> {
                         self.try_next_addr(r.id, None);
                     }
                 }
-                Ok(_) => self.fail(r.id, "name resolved to no address".to_string()),
-                Err(e) => self.fail(r.id, format!("resolve: {e}")),
+                Ok(_) => self.fail(r.id, Failure::new(Error::Name, "name resolved to no address")),
+                Err(e) => self.fail(r.id, Failure { code: Error::Name, ..Failure::io("resolve", &e) }),
             }
         }
     }

@@ -1,12 +1,15 @@
 //! The embedder's raw output and input on a connection: queueing bytes (copied,
-//! shared or from a file) within MAX_SEND_QUEUE, and consuming received bytes.
+//! shared or from a file) within MAX_SEND_QUEUE, and consuming received bytes. Raw
+//! output goes only to connections whose protocol leaves the byte stream to the
+//! embedder (`Protocol::raw_output`): bytes slipped between an HTTP response's
+//! framing would corrupt it, so there they are refused (`Protocol`).
 
 use super::conn::Flags;
 use super::Reactor;
 use crate::buf::pool::BufPool;
 use crate::buf::send_queue::{FileSeg, SendQueue};
 use crate::bytes::Bytes;
-use crate::error::{Error, Result};
+use crate::error::{Error, Failure, Result};
 use crate::proto::{ConnId, Stack};
 use std::sync::Arc;
 
@@ -39,13 +42,18 @@ impl<P: Stack> Reactor<P> {
         let inner = &mut *guard;
         let max = inner.opts.max_send_queue;
         let conn = inner.conns.get_mut(&id).ok_or(Error::Closed)?;
-        if !conn.accepts_output() {
-            return Err(if conn.is_listener() { Error::Protocol } else { Error::Closed });
+        if conn.is_listener() || !conn.proto.raw_output() {
+            return Err(Error::Protocol);
         }
-        if conn.sendq.memory_queued().saturating_add(len) > max {
-            let msg = format!("send queue limit exceeded ({} bytes queued, limit {max})", conn.sendq.memory_queued());
+        if !conn.accepts_output() {
+            return Err(Error::Closed);
+        }
+        let would_be = conn.sendq.memory_queued().saturating_add(len);
+        if would_be > max {
+            // Counted with the buffer that crossed the limit: the number says why.
+            let msg = format!("send queue limit exceeded ({would_be} bytes queued with this buffer, limit {max})");
             crate::tern_log!(crate::log::Level::Warn, "connection {id}: {msg}");
-            inner.fail_locked(id, msg);
+            inner.fail_locked(id, Failure::new(Error::Full, msg));
             return Err(Error::Full);
         }
         push(&mut conn.sendq, &mut inner.pool);

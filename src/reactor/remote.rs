@@ -57,21 +57,25 @@ impl<P: Stack> Remote<P> {
     /// dropped, after the internal lock is released, since a buffer's free callback
     /// may itself post.
     pub fn post(&self, msg: Msg<P>) -> Result<()> {
-        let refused = {
+        self.try_post(msg).map_err(|(msg, err)| {
+            drop(msg);
+            err
+        })
+    }
+
+    /// `post`, giving a refused message back instead of dropping it: for a caller
+    /// that holds a lock its buffer's free callback could want.
+    pub fn try_post(&self, msg: Msg<P>) -> std::result::Result<(), (Msg<P>, Error)> {
+        {
             let closed = self.shared.closed.read();
             if *closed {
-                Some((msg, Error::Closed))
-            } else {
-                match self.shared.tx.try_send(msg) {
-                    Ok(()) => None,
-                    Err(TrySendError::Full(m)) => Some((m, Error::Full)),
-                    Err(TrySendError::Disconnected(m)) => Some((m, Error::Closed)),
-                }
+                return Err((msg, Error::Closed));
             }
-        };
-        if let Some((msg, err)) = refused {
-            drop(msg);
-            return Err(err);
+            match self.shared.tx.try_send(msg) {
+                Ok(()) => {}
+                Err(TrySendError::Full(m)) => return Err((m, Error::Full)),
+                Err(TrySendError::Disconnected(m)) => return Err((m, Error::Closed)),
+            }
         }
         if !self.shared.wake_pending.swap(true, Ordering::AcqRel) {
             let _ = self.shared.waker.wake();
@@ -169,7 +173,9 @@ impl<P: Stack> Reactor<P> {
     pub(super) fn handle_msg(&self, msg: Msg<P>) {
         match msg {
             Msg::Send(id, b) => {
-                let _ = self.send_bytes(id, b);
+                if self.send_bytes(id, b) == Err(Error::Protocol) {
+                    crate::tern_log!(crate::log::Level::Warn, "connection {id}: raw bytes from a remote refused: its protocol frames its own output");
+                }
             }
             Msg::Close(id) => {
                 let _ = self.close(id);

@@ -11,7 +11,7 @@
 use super::conn::Phase;
 use super::ids::IdMap;
 use super::{Inner, Reactor};
-use crate::error::{Error, Result};
+use crate::error::{Error, Failure, Result};
 use crate::proto::{ConnId, Stack, Step};
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -202,11 +202,11 @@ impl<P: Stack> Reactor<P> {
     fn on_conn_timer(&self, id: ConnId) {
         let Ok((phase, listener, handshake_over)) = self.with_conn_mut(id, |c| (c.phase, c.is_listener(), handshake_expired(c))) else { return };
         match phase {
-            Phase::Connecting => self.fail(id, "connect timed out".to_string()),
-            Phase::Open if handshake_over => self.fail(id, "TLS handshake timed out".to_string()),
+            Phase::Connecting => self.fail(id, Failure::new(Error::TimedOut, "connect timed out")),
+            Phase::Open if handshake_over => self.fail(id, Failure::new(Error::TimedOut, "TLS handshake timed out")),
             Phase::Open if listener => self.accept_ready(id),
             Phase::Open => self.drive(id, |p, cx| if cx.open { p.on_timer(cx) } else { Step::Wait }),
-            Phase::Draining => self.fail(id, "close timed out with data unsent".to_string()),
+            Phase::Draining => self.fail(id, Failure::new(Error::TimedOut, "close timed out with data unsent")),
             Phase::Lingering => {
                 let _ = self.close_now(id);
             }

@@ -8,7 +8,9 @@ use super::{tls, Accepts, AnyPosted, AnyProto, AnyShared};
 use crate::bytes::Bytes;
 use crate::error::{Error, Result};
 use crate::http::client::ClientConn;
-use crate::http::defer::{Answer, Stage, Token};
+use crate::http::defer::{Answer, Posted, Size, Stage, Token};
+use crate::http::fields::{self, Fields};
+use crate::http::response::check_answer;
 use crate::http::h1::Body;
 use crate::http::msg::HttpMsg;
 use crate::http::server::{Answering, ServerConn};
@@ -21,8 +23,9 @@ use std::path::Path;
 use std::rc::Rc;
 
 impl Reactor<AnyProto> {
-    /// Listens on `tcp://ADDR:PORT` (an IP literal or "localhost"), or over TLS on
-    /// `tls://ADDR:PORT`. OPEN is delivered at the next poll; accepted connections
+    /// Listens on `tcp://ADDR:PORT` (an IP literal or "localhost"; a path or a query
+    /// is `Invalid`), or over TLS on `tls://ADDR:PORT`. OPEN is delivered at the next
+    /// poll; accepted connections
     /// inherit `handler` and `user` and get READ events.
     pub fn listen(&self, url: &str, handler: Rc<dyn Handler<AnyProto>>, user: usize) -> Result<ConnId> {
         self.listen_scheme(url, "tcp", 0, Accepts::Raw, handler, user)
@@ -38,7 +41,7 @@ impl Reactor<AnyProto> {
     fn listen_scheme(&self, url: &str, scheme: &str, default_port: u16, accepts: Accepts, handler: Rc<dyn Handler<AnyProto>>, user: usize) -> Result<ConnId> {
         let u = Url::parse(url, default_port)?;
         let (plain, _) = tls::plain_scheme(u.scheme);
-        if plain != scheme && !(scheme == "http" && plain == "ws") {
+        if (plain != scheme && !(scheme == "http" && plain == "ws")) || (scheme == "tcp" && !u.bare()) {
             return Err(Error::Invalid);
         }
         let u = Url::parse(url, tls::default_port(u.scheme, default_port))?;
@@ -48,12 +51,13 @@ impl Reactor<AnyProto> {
     }
 
     /// Connects to `tcp://HOST:PORT` (or `tls://HOST:PORT`: CONNECT once the TLS
-    /// handshake is done). Names are resolved on a helper thread; the attempt is
-    /// bounded by CONNECT_TIMEOUT_MS. Events: OPEN, then CONNECT, or ERROR and
-    /// CLOSE. Data sent before CONNECT is queued.
+    /// handshake is done; a path or a query means nothing to TCP: `Invalid`). Names
+    /// are resolved on a helper thread; the attempt is bounded by CONNECT_TIMEOUT_MS.
+    /// Events: OPEN, then CONNECT, or ERROR and CLOSE. Data sent before CONNECT is
+    /// queued.
     pub fn connect(&self, url: &str, handler: Rc<dyn Handler<AnyProto>>, user: usize) -> Result<ConnId> {
         let u = Url::parse(url, 0)?;
-        if tls::plain_scheme(u.scheme).0 != "tcp" {
+        if tls::plain_scheme(u.scheme).0 != "tcp" || !u.bare() {
             return Err(Error::Invalid);
         }
         let sec = self.connect_security(&u)?;
@@ -133,7 +137,15 @@ impl Reactor<AnyProto> {
     /// Answers the request with the file its path names under `root` (see
     /// `files::serve_dir`).
     pub fn http_serve_dir(&self, id: ConnId, msg: &HttpMsg<'_>, root: &Path) -> Result<()> {
-        let reply = self.with_shared(|opts, shared| files::serve_dir(msg, root, opts, &mut shared.http.files));
+        self.http_serve_prefix(id, msg, b"", root)
+    }
+
+    /// Answers the request with the file its path names under `root` once `prefix`
+    /// is taken off it, or 404 if the path is not under `prefix` (see
+    /// `files::serve_dir`). `Invalid` for a prefix that is not a path.
+    pub fn http_serve_prefix(&self, id: ConnId, msg: &HttpMsg<'_>, prefix: &[u8], root: &Path) -> Result<()> {
+        let prefix = files::Prefix::new(prefix).ok_or(Error::Invalid)?;
+        let reply = self.with_shared(|opts, shared| files::serve_dir(msg, prefix, root, opts, &mut shared.http.files));
         reply.send(|status, headers, body| self.http_reply(id, status, headers, body))
     }
 
@@ -155,22 +167,43 @@ fn http<'b>(cx: &'b mut Ctx<'_, AnyShared>) -> Ctx<'b, HttpShared> {
 }
 
 impl Remote<AnyProto> {
-    /// Posts one step of the answer to a deferred request. Checked first against the
-    /// requests still waiting: `Closed` once the request timed out or its connection
-    /// is gone, `Protocol` for a second answer or a step out of order. On any error
-    /// `body` is released here.
+    /// Posts one step of the answer to a deferred request, checked here, on the
+    /// calling thread, as far as it can be, so that the result says what will
+    /// happen: `Invalid` for what tern cannot frame (`response::check_answer`) and
+    /// for a write past the length the head promised; `Closed` once the request
+    /// timed out or its connection is gone; `Protocol` for a second answer or a step
+    /// out of order, and for an end short of the promised length (posted: the loop
+    /// fails the connection, since that answer can never be completed). On any error
+    /// but that last one nothing is posted, and `body` is released here.
     pub fn http_respond(&self, token: Token, stage: Stage, status: u16, headers: &[u8], body: Option<Bytes>) -> Result<()> {
-        if stage != Stage::Write && (!(100..=999).contains(&status) || crate::http::fields::scan(headers).is_none()) {
-            return Err(Error::Invalid);
+        let fields = match stage {
+            Stage::Whole | Stage::Begin => {
+                let f = fields::scan(headers).ok_or(Error::Invalid)?;
+                let len = (stage == Stage::Whole).then(|| body.as_ref().map_or(0, |b| b.len() as u64));
+                check_answer(status, &f, len)?;
+                f
+            }
+            Stage::Write | Stage::End => Fields::default(),
+        };
+        let size = match stage {
+            Stage::Begin if status == 204 || status == 304 => Size::Promised(Some(0)),
+            Stage::Begin => Size::Promised(fields.content_length.flatten()),
+            Stage::Write => Size::Bytes(body.as_ref().map_or(0, |b| b.len() as u64)),
+            Stage::Whole | Stage::End => Size::None,
+        };
+        let answer = Answer { token, stage, status, headers: headers.into(), fields, body };
+        let mut refused = None;
+        let posted = self.proto().defer.step(token, stage, size, || {
+            self.try_post(Msg::Proto(token.0, AnyPosted::Http(answer))).map_err(|(msg, e)| {
+                refused = Some(msg);
+                e
+            })
+        });
+        // Released outside the registry's lock: a free callback may respond again.
+        drop(refused);
+        match posted? {
+            Posted { short: true } => Err(Error::Protocol),
+            Posted { short: false } => Ok(()),
         }
-        let defer = &self.proto().defer;
-        let undo = defer.advance(token, stage)?;
-        let answer = Answer { token, stage, status, headers: headers.into(), body };
-        let r = self.post(Msg::Proto(token.0, AnyPosted::Http(answer)));
-        if r.is_err() {
-            // Not posted: the request is where it was, and the caller may retry.
-            defer.undo(token, undo);
-        }
-        r
     }
 }

@@ -248,6 +248,21 @@ impl Protocol for AnyProto {
         }
     }
 
+    fn on_shutdown(&mut self, cx: &mut Ctx<'_, AnyShared>) {
+        match self {
+            AnyProto::Raw(p) => p.on_shutdown(&mut cx.narrow(|s| &mut s.raw)),
+            // The reactor closes listeners itself.
+            AnyProto::Listener(_) => {}
+            AnyProto::HttpServer(p) => p.on_shutdown(&mut cx.narrow(|s| &mut s.http)),
+            AnyProto::HttpClient(p) => p.on_shutdown(&mut cx.narrow(|s| &mut s.http)),
+            AnyProto::Ws(p) => p.on_shutdown(&mut cx.narrow(|s| &mut s.ws)),
+        }
+    }
+
+    fn on_shutdown_deadline(shared: &mut AnyShared) {
+        ServerConn::on_shutdown_deadline(&mut shared.http);
+    }
+
     fn deadline(&self, opts: &Options) -> Option<Instant> {
         match self {
             AnyProto::Raw(p) => p.deadline(opts),

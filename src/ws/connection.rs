@@ -259,7 +259,7 @@ impl WsConn {
     /// After queueing: flush, or fail a connection whose peer does not keep up.
     fn queued(&self, cx: &mut Cx<'_>) -> Result<()> {
         if cx.sendq.memory_queued() > cx.opts.max_send_queue {
-            cx.fail(format!("send queue limit exceeded ({} bytes queued, limit {})", cx.sendq.memory_queued(), cx.opts.max_send_queue));
+            cx.fail_with(Error::Full, format!("send queue limit exceeded ({} bytes queued, limit {})", cx.sendq.memory_queued(), cx.opts.max_send_queue));
             return Err(Error::Full);
         }
         cx.flush();
@@ -320,7 +320,8 @@ impl WsConn {
     /// The client's handshake: is the answer in, and is it an acceptance?
     fn handshake(&mut self, cx: &mut Cx<'_>) -> WsStep {
         let head = &mut cx.shared.head;
-        let (status, head_len) = match head.parse_response(cx.recv.data(), cx.opts.max_header_bytes, false) {
+        let lenient = cx.opts.http_client_lenient_lf;
+        let (status, head_len) = match head.parse_response(cx.recv.data(), cx.opts.max_header_bytes, false, lenient) {
             Ok(None) => return Step::Wait,
             Ok(Some((status, _))) => (status, head.len),
             Err(r) => {
@@ -424,7 +425,7 @@ impl WsConn {
         }
         self.state = State::Closed;
         cx.recv.clear(cx.pool);
-        cx.close_with_error(format!("WebSocket {} (closed with {})", e.detail(), e.close_code()));
+        cx.close_with_error(Error::Protocol, format!("WebSocket {} (closed with {})", e.detail(), e.close_code()));
         Step::Wait
     }
 }
@@ -470,8 +471,8 @@ impl Protocol for WsConn {
     fn on_eof(&mut self, cx: &mut Cx<'_>) -> WsStep {
         match self.state {
             State::Closed => cx.close(),
-            State::Opening if self.role == Role::Client => cx.fail("server closed before answering the WebSocket handshake"),
-            _ => cx.close_with_error("peer closed the connection without a WebSocket close frame (1006)"),
+            State::Opening if self.role == Role::Client => cx.fail_with(Error::Closed, "server closed before answering the WebSocket handshake"),
+            _ => cx.close_with_error(Error::Closed, "peer closed the connection without a WebSocket close frame (1006)"),
         }
         Step::Wait
     }
@@ -480,9 +481,13 @@ impl Protocol for WsConn {
         if self.deadline.is_some_and(|d| Instant::now() >= d) {
             self.deadline = None;
             match self.state {
-                State::Opening => cx.fail("WebSocket handshake timed out"),
-                State::CloseSent => cx.close_with_error("WebSocket close handshake timed out"),
-                _ => cx.close(),
+                State::Opening => cx.fail_with(Error::TimedOut, "WebSocket handshake timed out"),
+                State::CloseSent => cx.close_with_error(Error::TimedOut, "WebSocket close handshake timed out"),
+                // Only a shutdown gives an open connection a deadline.
+                State::Open => {
+                    let _ = self.close(cx, Some(1001), "shutting down");
+                }
+                State::Closed => cx.close(),
             }
         }
         Step::Wait
@@ -513,6 +518,22 @@ impl Protocol for WsConn {
         self.dec.release();
     }
 
+    /// A graceful shutdown: an open WebSocket starts its closing handshake with 1001
+    /// (going away); one still opening has nothing to say goodbye with. The close
+    /// frame goes from `on_timer`, due at once: the loop handles what other threads
+    /// posted before it runs timers, so messages posted before the shutdown still go
+    /// out ahead of the close frame.
+    fn on_shutdown(&mut self, cx: &mut Cx<'_>) {
+        match self.state {
+            State::Open => {
+                self.deadline = Some(Instant::now());
+                cx.deadline_moved();
+            }
+            State::Opening => cx.close(),
+            State::CloseSent | State::Closed => {}
+        }
+    }
+
     fn deadline(&self, _: &Options) -> Option<Instant> {
         self.deadline
     }
@@ -537,7 +558,9 @@ impl Protocol for WsConn {
                         Delivery::Open { head_len } => head_len,
                         _ => 0,
                     };
-                    let _ = head.parse_response(&recv.data()[..n], usize::MAX, false);
+                    // The head passed `handshake`'s checks already: parse it leniently
+                    // so that an option allowing bare LFs then still applies here.
+                    let _ = head.parse_response(&recv.data()[..n], usize::MAX, false, true);
                     Vec::new()
                 }
             },

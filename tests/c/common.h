@@ -11,6 +11,7 @@
  *   - counting free callbacks for tern_bytes_wrap;
  *   - t_wait_asleep(): wait until a thread is blocked in epoll_wait (so a test can post
  *     to a loop that is really asleep instead of sleeping and hoping).
+ *   - t_exchange: one raw HTTP request and everything until the server closes.
  */
 #ifndef TERN_TEST_COMMON_H
 #define TERN_TEST_COMMON_H
@@ -459,6 +460,15 @@ static inline int t_poll(tern_mgr *m, int ms) {
     return r;
 }
 
+/* t_poll for a manager that may be done (tern_mgr_shutdown): returns TERN_ECLOSED too. */
+static inline int t_poll_shutdown(tern_mgr *m, int ms) {
+    t_in_poll = 1;
+    int r = tern_mgr_poll(m, ms);
+    t_in_poll = 0;
+    if (r < 0 && r != TERN_ECLOSED) FAIL("tern_mgr_poll returned %d (%s)", r, tern_strerror(r));
+    return r;
+}
+
 static inline void t_free(tern_mgr *m) {
     t_in_free = 1;
     tern_mgr_free(m);
@@ -662,6 +672,62 @@ static inline tern_conn *t_listen(tern_mgr *m, tern_handler fn, void *user, int 
     if (p <= 0 || p > 65535) FAIL("tern_conn_local_port on a listener returned %d", p);
     *port = p;
     return l;
+}
+
+/* ------------------------------------------------------------------------- */
+/* One raw HTTP exchange while the loop thread polls                          */
+
+typedef struct {
+    int port;
+    const char *req;
+    char *out;
+    size_t cap, len;
+    atomic_int done;
+} t_xchg;
+
+static inline void *t_xchg_main(void *p) {
+    t_xchg *x = p;
+    int fd = t_raw_connect(x->port, 0);
+    struct timeval tv = {10, 0};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    t_write_all(fd, x->req, strlen(x->req));
+    for (;;) {
+        ssize_t n = recv(fd, x->out + x->len, x->cap - 1 - x->len, 0);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0 || (x->len += (size_t)n) == x->cap - 1) break;
+    }
+    x->out[x->len] = '\0';
+    close(fd);
+    atomic_store(&x->done, 1);
+    return NULL;
+}
+
+/* Every "Date:" line of `s` taken out, so HTTP answers compare byte for byte. */
+static inline void t_strip_dates(char *s) {
+    char *d;
+    while ((d = strstr(s, "\r\nDate: ")) != NULL) {
+        char *end = strstr(d + 2, "\r\n");
+        if (end == NULL) FAIL("a Date line without its CRLF");
+        memmove(d, end, strlen(end) + 1);
+    }
+}
+
+/* Sends `req` on a new connection to 127.0.0.1:port from a helper thread while this
+ * thread polls `m`, and returns everything the server sent until it closed the
+ * connection (NUL-terminated in `out`, at most cap - 1 bytes), Date lines taken out. */
+static inline const char *t_exchange(tern_mgr *m, int port, const char *req, char *out, size_t cap) {
+    t_xchg x;
+    memset(&x, 0, sizeof x);
+    x.port = port;
+    x.req = req;
+    x.out = out;
+    x.cap = cap;
+    pthread_t th;
+    if (pthread_create(&th, NULL, t_xchg_main, &x) != 0) FAIL("pthread_create");
+    T_POLL_UNTIL(m, atomic_load(&x.done), 15000, "the server to answer and close: %s", req);
+    pthread_join(th, NULL);
+    t_strip_dates(out);
+    return out;
 }
 
 #endif /* TERN_TEST_COMMON_H */

@@ -1,5 +1,6 @@
 //! Static files: `http_serve_file` answers a request with one file, `http_serve_dir`
-//! maps the request path into a root directory first.
+//! maps the request path into a root directory first (after taking a URL prefix off
+//! it, for `http_serve_prefix`: `/static/x` served from `root/x`).
 //!
 //! The answer goes into the request's slot like any `http_reply`, so it keeps its
 //! place among pipelined requests. The body is a file segment of the send queue,
@@ -70,13 +71,44 @@ pub fn serve_file(msg: &HttpMsg<'_>, path: &Path, files: &mut FileCache) -> Repl
     method_not_allowed(msg).unwrap_or_else(|| cached(msg, files, b"", path.as_os_str().as_bytes(), |gzip| resolve(path, None, gzip)))
 }
 
-/// The answer to a request for the file its path names under `root`: `index.html`
-/// for a directory, 301 to add a directory's trailing slash, 400 for paths that try
-/// to leave the root, 403 for what may not be served, 404.
-pub fn serve_dir(msg: &HttpMsg<'_>, root: &Path, opts: &Options, files: &mut FileCache) -> Reply {
+/// A URL path prefix taken off a request's path before it is mapped under a root
+/// (`/static`, as nginx's `location /static/ { alias ...; }`); empty for none.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Prefix<'a>(&'a [u8]);
+
+impl<'a> Prefix<'a> {
+    /// `None` unless `p` is empty or a path (starts with '/'). Trailing slashes do
+    /// not count: "/static/" is "/static", and "/" is no prefix at all.
+    pub fn new(p: &'a [u8]) -> Option<Prefix<'a>> {
+        if !p.is_empty() && !p.starts_with(b"/") {
+            return None;
+        }
+        let end = p.iter().rposition(|&b| b != b'/').map_or(0, |i| i + 1);
+        Some(Prefix(&p[..end]))
+    }
+
+    /// The rest of `path` once the prefix is taken off, if `path` is under it: the
+    /// prefix must end at a segment boundary ("/static" matches "/static" and
+    /// "/static/x", not "/staticx"). Matched against the path as sent, before
+    /// percent-decoding.
+    pub fn strip<'p>(&self, path: &'p [u8]) -> Option<&'p [u8]> {
+        if self.0.is_empty() {
+            return Some(path);
+        }
+        let rest = path.strip_prefix(self.0)?;
+        (rest.is_empty() || rest.starts_with(b"/")).then_some(rest)
+    }
+}
+
+/// The answer to a request for the file its path (less `prefix`) names under
+/// `root`: 404 for a path not under `prefix`; `index.html` for a directory, 301 to
+/// add a directory's trailing slash (the Location keeps the prefix), 400 for paths
+/// that try to leave the root, 403 for what may not be served, 404.
+pub fn serve_dir(msg: &HttpMsg<'_>, prefix: Prefix<'_>, root: &Path, opts: &Options, files: &mut FileCache) -> Reply {
+    let Some(rest) = prefix.strip(msg.uri()) else { return refuse(404) };
     method_not_allowed(msg).unwrap_or_else(|| {
-        let scope = Scope { root, listing: opts.dir_listing, follow_out: opts.follow_symlinks_out };
-        cached(msg, files, root.as_os_str().as_bytes(), msg.uri(), |gzip| serve_under(msg, &scope, gzip))
+        let scope = Scope { root, rest, listing: opts.dir_listing, follow_out: opts.follow_symlinks_out };
+        cached(msg, files, root.as_os_str().as_bytes(), rest, |gzip| serve_under(msg, &scope, gzip))
     })
 }
 
@@ -128,9 +160,11 @@ fn refuse(status: u16) -> Reply {
     Reply::text(status, Vec::new())
 }
 
-/// What serve_dir may reach: the root, and the options that widen it.
+/// What serve_dir may reach: the root, the request's path under it (its prefix
+/// taken off), and the options that widen it.
 struct Scope<'a> {
     root: &'a Path,
+    rest: &'a [u8],
     /// TERN_OPT_DIR_LISTING: list a directory that has no index.html.
     listing: bool,
     /// TERN_OPT_FOLLOW_SYMLINKS_OUT: symlinks may point out of the root.
@@ -140,7 +174,9 @@ struct Scope<'a> {
 /// serve_dir after the method check: map, then a file, a listing or a redirect.
 fn serve_under(msg: &HttpMsg<'_>, scope: &Scope<'_>, gzip: bool) -> Lookup {
     let follow = scope.follow_out;
-    let (root, real) = map_path(scope.root, msg.uri()).and_then(|(root, rel)| confine(&root, &rel, follow).map(|p| (root, p))).map_err(refuse)?;
+    // The prefix alone names the root itself.
+    let rel = if scope.rest.is_empty() { &b"/"[..] } else { scope.rest };
+    let (root, real) = map_path(scope.root, rel).and_then(|(root, rel)| confine(&root, &rel, follow).map(|p| (root, p))).map_err(refuse)?;
     let within = Within { root: &root, follow_out: follow };
     let is_dir = std::fs::metadata(&real).is_ok_and(|m| m.is_dir());
     if !is_dir {
@@ -534,5 +570,20 @@ mod tests {
         }
         let (r, p) = map_path(&root, b"//a/./b%20c/").unwrap();
         assert_eq!(p, r.join("a").join("b c"));
+    }
+
+    #[test]
+    fn a_prefix_ends_at_a_segment_boundary() {
+        let p = Prefix::new(b"/static").unwrap();
+        assert_eq!(p.strip(b"/static"), Some(&b""[..]));
+        assert_eq!(p.strip(b"/static/"), Some(&b"/"[..]));
+        assert_eq!(p.strip(b"/static/a/b"), Some(&b"/a/b"[..]));
+        assert_eq!(p.strip(b"/staticx"), None);
+        assert_eq!(p.strip(b"/stat"), None);
+        assert_eq!(p.strip(b"/other/static/x"), None);
+        assert_eq!(Prefix::new(b"/static/"), Some(p));
+        assert_eq!(Prefix::new(b"/").unwrap().strip(b"/x"), Some(&b"/x"[..]));
+        assert_eq!(Prefix::new(b"").unwrap().strip(b"*"), Some(&b"*"[..]));
+        assert_eq!(Prefix::new(b"static"), None);
     }
 }

@@ -141,7 +141,7 @@ impl Tls {
     fn fatal(&mut self, e: rustls::Error) -> io::Error {
         let _ = self.write_records();
         let stage = if self.handshaking() { "TLS handshake failed" } else { "TLS error" };
-        io::Error::new(io::ErrorKind::InvalidData, format!("{stage}: {e}"))
+        io::Error::new(io::ErrorKind::InvalidData, crate::error::TlsFailure(format!("{stage}: {e}")))
     }
 
     /// Writes records, then encrypts more of the queue, until the queue is empty,
