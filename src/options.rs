@@ -29,6 +29,7 @@ pub enum Opt {
     WsClientDeflate = 22,
     WsHandshakeTimeoutMs = 23,
     WsCloseTimeoutMs = 24,
+    TlsHandshakeTimeoutMs = 30,
     FetchMaxConnsPerHost = 40,
     FetchMaxIdlePerHost = 41,
     FetchMaxIdle = 42,
@@ -40,7 +41,7 @@ pub enum Opt {
 impl Opt {
     pub fn from_id(id: i32) -> Result<Opt> {
         use Opt::*;
-        const ALL: [Opt; 28] = [
+        const ALL: [Opt; 29] = [
             IdleTimeoutMs,
             HeaderTimeoutMs,
             MaxHeaderBytes,
@@ -63,6 +64,7 @@ impl Opt {
             WsCloseTimeoutMs,
             HttpLenientLf,
             HttpClientLenientLf,
+            TlsHandshakeTimeoutMs,
             FetchMaxConnsPerHost,
             FetchMaxIdlePerHost,
             FetchMaxIdle,
@@ -120,6 +122,8 @@ pub struct Options {
     pub http_lenient_lf: bool,
     /// The client takes a bare LF as a line end in response heads (else ERROR).
     pub http_client_lenient_lf: bool,
+    /// A TLS handshake (server or client side) must finish within this long.
+    pub tls_handshake_timeout_ms: u64,
     /// Fetch: connections to one origin (scheme, host, port), connecting, busy or
     /// idle; requests beyond them wait.
     pub fetch_max_conns_per_host: usize,
@@ -159,6 +163,7 @@ impl Default for Options {
             ws_close_timeout_ms: 5_000,
             http_lenient_lf: false,
             http_client_lenient_lf: false,
+            tls_handshake_timeout_ms: 10_000,
             fetch_max_conns_per_host: 256,
             fetch_max_idle_per_host: 32,
             fetch_max_idle: 1024,
@@ -221,6 +226,7 @@ impl Options {
             Opt::CloseTimeoutMs => self.close_timeout_ms = ms,
             Opt::WsHandshakeTimeoutMs => self.ws_handshake_timeout_ms = ms,
             Opt::WsCloseTimeoutMs => self.ws_close_timeout_ms = ms,
+            Opt::TlsHandshakeTimeoutMs => self.tls_handshake_timeout_ms = ms,
             Opt::HttpHeadEvents
             | Opt::DirListing
             | Opt::FollowSymlinksOut

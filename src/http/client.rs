@@ -354,6 +354,10 @@ impl Protocol for ClientConn {
             return self.on_input(cx);
         }
         let step = match self.state {
+            RespState::UntilClose { .. } if cx.truncated => {
+                cx.fail("response truncated: the server closed TLS without close_notify, so the body it delimits by the close may be cut short");
+                return Step::Wait;
+            }
             RespState::UntilClose { head_len } => Step::Deliver(Delivery::Msg { head_len, body_len: cx.recv.len() - head_len, chunked: false, parsed: false }),
             _ => Step::Wait,
         };

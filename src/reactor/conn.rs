@@ -91,9 +91,12 @@ impl Flags {
     pub(crate) const NO_LINGER: u16 = 1 << 12;
     /// TCP_NODELAY is set on the socket.
     pub(crate) const NODELAY: u16 = 1 << 13;
+    /// Outgoing and TCP-connected, but the transport's handshake (TLS) is still
+    /// going: CONNECT and `on_connected` wait for it.
+    pub(crate) const AWAIT_HANDSHAKE: u16 = 1 << 14;
     /// The embedder holds the input (`Reactor::hold_input`): no reads, no stepping
     /// on input.
-    pub(crate) const HELD: u16 = 1 << 14;
+    pub(crate) const HELD: u16 = 1 << 15;
 
     pub fn has(self, f: u16) -> bool {
         self.0 & f != 0

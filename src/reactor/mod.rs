@@ -50,6 +50,7 @@ use crate::net::dns_cache::DnsCache;
 use crate::net::resolver::Resolver;
 use crate::options::{Opt, Options};
 use crate::proto::{ConnId, Stack};
+use crate::transport::Security;
 use conn::Conn;
 use ids::IdMap;
 use layers::Layers;
@@ -96,6 +97,9 @@ pub(crate) struct Inner<P: Stack> {
     lookups: u64,
     /// Addresses still to try, per outgoing connection not connected yet.
     connecting: IdMap<Vec<SocketAddr>>,
+    /// How the streams of TLS listeners and of outgoing TLS connections not
+    /// connected yet are wrapped (absent: plain).
+    security: IdMap<Security>,
     /// Accepted connections alive (the ones MAX_CONNS bounds).
     accepted: usize,
     /// During a READ handler: bytes it may still consume.
@@ -166,6 +170,7 @@ impl<P: Stack> Reactor<P> {
                 dns: DnsCache::default(),
                 lookups: 0,
                 connecting: IdMap::default(),
+                security: IdMap::default(),
                 accepted: 0,
                 read_left: 0,
                 switches: Vec::new(),
