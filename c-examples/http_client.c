@@ -1,16 +1,20 @@
-/* http_client: fetches one URL, http:// or https://, and prints the response.
+/* http_client: fetches one URL, http:// or https://, with tern_fetch, and prints the
+ * response.
  *
- *   usage: http_client URL [CA_FILE]
- *   try:   http_client https://localhost:8443/ ca.pem
+ *   usage: http_client URL [-X METHOD] [-d BODY] [-L MAX_REDIRECTS] [CA_FILE]
+ *   try:   http_client http://127.0.0.1:8000/ -X POST -d 'hello'
+ *          http_client https://localhost:8443/ ca.pem
  *
- * Prints the status line number and the body to stdout and exits 0 on any complete
- * response; on failure (refused, timed out, a TLS certificate that does not verify)
- * prints "error: " and the reason to stderr and exits 1.
+ * Prints the status on the first line, then the response's header lines, a blank
+ * line and the body, to stdout, and exits 0 on any complete response; on failure
+ * (refused, reset, timed out, a name that does not resolve, an answer that is not
+ * HTTP, a TLS certificate that does not verify) prints "error: " and the reason to
+ * stderr and exits 1. Redirects are followed (5 at most, -L to change; -L 0 prints
+ * them). The whole fetch must be done within 30 s.
  *
  * For https:// the server's certificate is checked against CA_FILE if given, else
  * against the system's trust store, and must be valid for the URL's host name (which
- * is also sent as SNI). The request is queued at once: tern sends it when the TLS
- * handshake is done.
+ * is also sent as SNI).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,27 +22,32 @@
 
 #include "tern.h"
 
-struct fetch {
+struct result {
     int done;   /* 1: response printed; -1: failed */
     char why[512];
 };
 
-static void on_event(tern_conn *c, int ev, void *ev_data, void *user) {
-    struct fetch *f = user;
-    if (ev == TERN_EV_HTTP_MSG) {
-        tern_http_msg *h = ev_data;
-        tern_str body = tern_http_body(h);
-        printf("%d\n", tern_http_status(h));
-        fwrite(body.ptr, 1, body.len, stdout);
-        f->done = 1;
-        tern_close(c);
-    } else if (ev == TERN_EV_ERROR && f->done == 0) {
-        snprintf(f->why, sizeof f->why, "%s", (const char *)ev_data);
-        f->done = -1;
-    } else if (ev == TERN_EV_CLOSE && f->done == 0) {
-        snprintf(f->why, sizeof f->why, "closed without a response");
-        f->done = -1;
+static void on_fetch(tern_mgr *m, tern_fetch_id id, int ev, int code, const tern_http_msg *resp, tern_str data,
+                     void *user) {
+    (void)m;
+    (void)id;
+    struct result *r = user;
+    if (ev != TERN_FETCH_DONE) return;
+    if (code != TERN_OK) {
+        snprintf(r->why, sizeof r->why, "%s: %.*s", tern_strerror(code), (int)data.len, data.ptr ? data.ptr : "");
+        r->done = -1;
+        return;
     }
+    printf("%d\n", tern_http_status(resp));
+    for (size_t i = 0; i < tern_http_header_count(resp); i++) {
+        tern_str name, value;
+        if (tern_http_header_at(resp, i, &name, &value) == TERN_OK)
+            printf("%.*s: %.*s\n", (int)name.len, name.ptr, (int)value.len, value.ptr);
+    }
+    printf("\n");
+    tern_str body = tern_http_body(resp);
+    if (body.len) fwrite(body.ptr, 1, body.len, stdout);
+    r->done = 1;
 }
 
 /* A client configuration trusting CA_FILE; 0 on success. */
@@ -54,38 +63,41 @@ static int trust(tern_mgr *mgr, const char *ca_file) {
     return rc;
 }
 
-/* The path and query of URL ("/" if none). */
-static const char *target_of(const char *url) {
-    const char *host = strstr(url, "://");
-    const char *slash = host ? strchr(host + 3, '/') : NULL;
-    return slash ? slash : "/";
-}
-
 int main(int argc, char **argv) {
-    if (argc < 2 || argc > 3) {
-        fprintf(stderr, "usage: %s URL [CA_FILE]\n", argv[0]);
+    const char *url = NULL, *method = NULL, *body = NULL, *ca = NULL;
+    long follow = 5;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "-X") == 0 && i + 1 < argc) method = argv[++i];
+        else if (strcmp(argv[i], "-d") == 0 && i + 1 < argc) body = argv[++i];
+        else if (strcmp(argv[i], "-L") == 0 && i + 1 < argc) follow = strtol(argv[++i], NULL, 10);
+        else if (url == NULL) url = argv[i];
+        else if (ca == NULL) ca = argv[i];
+        else url = NULL, i = argc;
+    }
+    if (url == NULL || follow < 0) {
+        fprintf(stderr, "usage: %s URL [-X METHOD] [-d BODY] [-L MAX_REDIRECTS] [CA_FILE]\n", argv[0]);
         return 2;
     }
+    if (method == NULL) method = body ? "POST" : "GET";
     tern_mgr *mgr = tern_mgr_new();
     if (mgr == NULL) return 1;
-    if (argc > 2 && trust(mgr, argv[2]) != TERN_OK) {
+    if (ca != NULL && trust(mgr, ca) != TERN_OK) {
         tern_mgr_free(mgr);
         return 1;
     }
-    struct fetch f = {0};
-    char base[1024];
-    snprintf(base, sizeof base, "%.*s", (int)(target_of(argv[1]) - argv[1]), argv[1]);
-    tern_conn *c = tern_http_connect(mgr, base, on_event, &f);
-    if (c == NULL || tern_http_request(c, "GET", target_of(argv[1]), "Connection: close\r\n", NULL, 0) != TERN_OK) {
-        fprintf(stderr, "error: %s: %s\n", argv[1], tern_strerror(c ? TERN_EINVAL : tern_last_error()));
+    struct result r = {0};
+    int64_t opts[] = {TERN_FETCH_FOLLOW, follow, TERN_FETCH_TIMEOUT_MS, 30000, 0};
+    tern_bytes *b = body ? tern_bytes_copy(body, strlen(body)) : NULL;
+    if (tern_fetch(mgr, method, url, NULL, b, opts, on_fetch, &r) == 0) {
+        fprintf(stderr, "error: %s: %s\n", url, tern_strerror(tern_last_error()));
         tern_mgr_free(mgr);
         return 1;
     }
-    while (f.done == 0 && tern_mgr_poll(mgr, 100) >= 0) {
+    while (r.done == 0 && tern_mgr_poll(mgr, 100) >= 0) {
     }
     tern_mgr_free(mgr);
-    if (f.done < 0) {
-        fprintf(stderr, "error: %s\n", f.why);
+    if (r.done < 0) {
+        fprintf(stderr, "error: %s\n", r.why);
         return 1;
     }
     return 0;

@@ -115,6 +115,16 @@
 #define TERN_ETLS -20
 
 /**
+ * A fetch was cancelled (tern_fetch_cancel): its callback's TERN_FETCH_DONE code.
+ */
+#define TERN_ECANCELED -30
+
+/**
+ * A fetch met more redirects than TERN_FETCH_FOLLOW allows.
+ */
+#define TERN_EREDIRECTS -31
+
+/**
  * Major version: an incompatible ABI change bumps it (and the soname, libtern.so.MAJOR).
  */
 #define TERN_VERSION_MAJOR 0
@@ -291,6 +301,40 @@
 #define TERN_OPT_TLS_HANDSHAKE_TIMEOUT_MS 30
 
 /**
+ * tern_fetch: connections to one origin (scheme, host, port) open at once,
+ * connecting, busy or idle (default 256); further requests wait.
+ */
+#define TERN_OPT_FETCH_MAX_CONNS_PER_HOST 40
+
+/**
+ * tern_fetch: idle keep-alive connections kept per origin (default 32).
+ */
+#define TERN_OPT_FETCH_MAX_IDLE_PER_HOST 41
+
+/**
+ * tern_fetch: idle keep-alive connections kept in all (default 1024).
+ */
+#define TERN_OPT_FETCH_MAX_IDLE 42
+
+/**
+ * tern_fetch: an idle pooled connection is closed after this long (ms, default
+ * 30000).
+ */
+#define TERN_OPT_FETCH_IDLE_TIMEOUT_MS 43
+
+/**
+ * tern_fetch: requests waiting for a connection to one origin (default 1024);
+ * past it tern_fetch fails with TERN_EFULL.
+ */
+#define TERN_OPT_FETCH_MAX_QUEUED_PER_HOST 44
+
+/**
+ * Host names resolved are reused for this long (ms, default 30000; 0: every
+ * connection asks the resolver again).
+ */
+#define TERN_OPT_DNS_TTL_MS 45
+
+/**
  * Something failed; ev_data is a `const char *` message (tern_conn_error and
  * tern_conn_os_error say what it was). TERN_EV_CLOSE follows.
  */
@@ -421,6 +465,79 @@
 #define TERN_TIMER_RUN_NOW 2
 
 /**
+ * Streamed responses (TERN_FETCH_STREAM): the head; `resp` has the status and the
+ * fields (tern_http_status, tern_http_header, ...), valid during the call.
+ */
+#define TERN_FETCH_HEAD 1
+
+/**
+ * Streamed responses: `data` is the next piece of the body (de-chunked), valid
+ * during the call.
+ */
+#define TERN_FETCH_BODY 2
+
+/**
+ * Streamed request bodies (TERN_FETCH_STREAM_BODY): everything written so far
+ * went to the kernel (write more now).
+ */
+#define TERN_FETCH_DRAIN 3
+
+/**
+ * The end, exactly once, last, whatever happened. `code` TERN_OK: `resp` is the
+ * response (its body whole, or empty when streamed). Otherwise `resp` is NULL,
+ * `code` says why (TERN_ECONNREFUSED, TERN_ECONNRESET, TERN_ENAME, TERN_ETIMEDOUT,
+ * TERN_EPROTO for an answer that is not valid HTTP, TERN_ETLS, TERN_EFULL for a
+ * body past TERN_FETCH_MAX_SIZE or a full wait queue, TERN_EREDIRECTS,
+ * TERN_ECANCELED, TERN_ECLOSED when the connection closed early or the manager
+ * was freed) and `data` is a reason to show a person.
+ */
+#define TERN_FETCH_DONE 4
+
+/**
+ * Keys of the `opts` list (pairs of int64_t key, value, ended by a key of 0).
+ * The connection must be established within this long (ms; default: the
+ * manager's TERN_OPT_CONNECT_TIMEOUT_MS).
+ */
+#define TERN_FETCH_CONNECT_TIMEOUT_MS 1
+
+/**
+ * The response head must come within this long of the request going out, and each
+ * body piece within this long of the one before (ms; default: none).
+ */
+#define TERN_FETCH_RESPONSE_TIMEOUT_MS 2
+
+/**
+ * The whole fetch must be done within this long (ms; default: none).
+ */
+#define TERN_FETCH_TIMEOUT_MS 3
+
+/**
+ * Follow at most this many redirects (301, 302, 303, 307, 308 with a Location;
+ * 303, and 301/302 after a POST, become a GET without body); one more ends the
+ * fetch with TERN_EREDIRECTS. 0 (default): redirects are responses like others.
+ */
+#define TERN_FETCH_FOLLOW 4
+
+/**
+ * The largest body collected (bytes; default TERN_OPT_MAX_BODY_BYTES); a larger
+ * one ends the fetch with TERN_EFULL. Streamed bodies have no such bound.
+ */
+#define TERN_FETCH_MAX_SIZE 5
+
+/**
+ * 1: deliver TERN_FETCH_HEAD, then TERN_FETCH_BODY pieces as they arrive, then
+ * TERN_FETCH_DONE (memory: one receive buffer, whatever the body's size).
+ */
+#define TERN_FETCH_STREAM 6
+
+/**
+ * 1: the request body follows in pieces (tern_fetch_write, then tern_fetch_end),
+ * sent chunked unless `headers` has a Content-Length; `take` must be NULL. Such a
+ * request is never retried and its redirects are not followed.
+ */
+#define TERN_FETCH_STREAM_BODY 7
+
+/**
  * An immutable, reference-counted byte buffer. Every function argument named `take`
  * consumes one reference, whatever the call returns.
  */
@@ -519,6 +636,18 @@ typedef struct {
   uint64_t conn;
   uint64_t seq;
 } tern_http_token;
+
+/**
+ * Identifies a fetch; unique in the process, never reused; 0 means none.
+ */
+typedef uint64_t tern_fetch_id;
+
+/**
+ * A fetch's callback (see TERN_FETCH_HEAD, _BODY, _DRAIN, _DONE): runs on the
+ * loop thread, inside tern_mgr_poll (or tern_mgr_free). It may start, cancel or
+ * write to fetches.
+ */
+typedef void (*tern_fetch_fn)(tern_mgr *m, tern_fetch_id id, int ev, int code, const tern_http_msg *resp, tern_str data, void *user);
 
 /**
  * ev_data of TERN_EV_WS_MSG (a whole text or binary message) and TERN_EV_WS_CTL (a
@@ -1325,6 +1454,93 @@ int tern_http_respond_write(tern_remote *r, tern_http_token t, tern_bytes *take)
  * the connection (the client sees a truncated body). Any thread.
  */
 int tern_http_respond_end(tern_remote *r, tern_http_token t);
+
+/**
+ * Starts a request: `method` (NULL: "GET") to `url` ("http://host[:port]/path?q"
+ * or "https://..."; names resolve off the loop thread, with a cache), extra
+ * `headers` (lines each ending in "\r\n", or NULL; tern writes Host and the
+ * framing), the body `take` (consumed whatever this returns; NULL for none) and
+ * `opts` (NULL, or TERN_FETCH_* key/value pairs ended by 0). The connection comes
+ * from the manager's keep-alive pool for the URL's scheme, host and port (at most
+ * TERN_OPT_FETCH_MAX_CONNS_PER_HOST; beyond, the request waits in a queue of
+ * TERN_OPT_FETCH_MAX_QUEUED_PER_HOST); an idempotent request (GET, HEAD, PUT,
+ * DELETE, OPTIONS, TRACE) that a pooled connection lost before any answer (the
+ * server had closed it) is sent once more on a new connection. Returns the fetch's
+ * id: `fn` then runs exactly once with TERN_FETCH_DONE (and before it the events
+ * `opts` ask for). Returns 0 when nothing started (and `fn` will never run):
+ * tern_last_error TERN_EINVAL (URL, method, headers, options, NULL fn), TERN_EFULL
+ * (the wait queue), TERN_ECLOSED (tern_mgr_shutdown was called). Loop thread.
+ */
+tern_fetch_id tern_fetch(tern_mgr *m, const char *method, const char *url, const char *headers, tern_bytes *take, const int64_t *opts, tern_fetch_fn fn, void *user);
+
+/**
+ * Starts a fetch from any thread: like tern_fetch, run by the loop (where `fn`
+ * runs, exactly once: a fetch that cannot start there ends with TERN_FETCH_DONE
+ * and the reason). Returns its id (usable with tern_remote_fetch_cancel at once),
+ * or 0: tern_last_error TERN_EINVAL, TERN_EFULL (TERN_OPT_MAX_POSTED), TERN_ECLOSED
+ * (the manager is gone); then `fn` never runs. `take` is consumed either way.
+ * Any thread.
+ */
+tern_fetch_id tern_remote_fetch(tern_remote *r, const char *method, const char *url, const char *headers, tern_bytes *take, const int64_t *opts, tern_fetch_fn fn, void *user);
+
+/**
+ * Cancels a fetch: its connection (if it had one) is closed at once and its
+ * callback runs with TERN_FETCH_DONE and TERN_ECANCELED at the next poll (never
+ * inside this call). TERN_ECLOSED if the fetch is unknown or already done (its
+ * DONE has run or is about to). Loop thread.
+ */
+int tern_fetch_cancel(tern_mgr *m, tern_fetch_id id);
+
+/**
+ * Cancels a fetch from any thread (as tern_fetch_cancel, on the loop). TERN_OK once
+ * posted (a fetch already done is left alone), TERN_EFULL, TERN_ECLOSED. Any thread.
+ */
+int tern_remote_fetch_cancel(tern_remote *r, tern_fetch_id id);
+
+/**
+ * Appends a copy of `len` bytes to a TERN_FETCH_STREAM_BODY request's body
+ * (buffered until the fetch has a connection). TERN_EPROTO if the fetch does not
+ * stream its body or it was ended; TERN_EINVAL past a declared Content-Length;
+ * TERN_ECLOSED if the fetch is done. Watch tern_fetch_queued and wait for
+ * TERN_FETCH_DRAIN to keep memory bounded. Loop thread.
+ */
+int tern_fetch_write(tern_mgr *m, tern_fetch_id id, const void *data, size_t len);
+
+/**
+ * Ends a TERN_FETCH_STREAM_BODY request's body (short of a declared
+ * Content-Length: TERN_EPROTO, and the fetch fails). Errors as tern_fetch_write.
+ * Loop thread.
+ */
+int tern_fetch_end(tern_mgr *m, tern_fetch_id id);
+
+/**
+ * Request body bytes of a fetch not yet written to the kernel (0 if done).
+ * Loop thread.
+ */
+size_t tern_fetch_queued(tern_mgr *m, tern_fetch_id id);
+
+/**
+ * `paused` 1: stop reading the fetch's response (no TERN_FETCH_BODY until resumed;
+ * the server's sending stops at TCP's window: how a proxy keeps a fast backend
+ * from outrunning a slow client); 0: resume. Timeouts still run. TERN_ECLOSED if
+ * the fetch is done. Loop thread.
+ */
+int tern_fetch_pause(tern_mgr *m, tern_fetch_id id, int paused);
+
+/**
+ * What the fetch client holds, for leak checks: fetches whose DONE has not run,
+ * pooled connections open (connecting, busy or idle) and, of them, idle. Any
+ * pointer may be NULL. Loop thread.
+ */
+int tern_fetch_stats(tern_mgr *m, size_t *pending, size_t *conns, size_t *idle);
+
+/**
+ * `paused` 1: stop reading from connection `c` (no more input events; the peer's
+ * sending stops at TCP's window); 0: resume (what it holds is looked at again).
+ * Output, timers and closes go on; a peer's EOF or reset is seen once resumed.
+ * TERN_ECLOSED if it is gone. Loop thread.
+ */
+int tern_conn_pause(tern_conn *c, int paused);
 
 #ifdef __cplusplus
 }  // extern "C"

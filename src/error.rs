@@ -38,6 +38,10 @@ pub enum Error {
     /// match its certificate, no trust anchor, a TLS URL without a configuration), or
     /// a TLS handshake that failed (a certificate that does not verify, an alert).
     Tls,
+    /// A fetch was cancelled (`tern_fetch_cancel`).
+    Canceled,
+    /// A fetch met more redirects than it may follow.
+    Redirects,
 }
 
 impl Error {
@@ -59,6 +63,8 @@ impl Error {
             Error::HostUnreachable => -13,
             Error::Name => -14,
             Error::Tls => -20,
+            Error::Canceled => -30,
+            Error::Redirects => -31,
         }
     }
 
@@ -80,6 +86,8 @@ impl Error {
             Error::HostUnreachable,
             Error::Name,
             Error::Tls,
+            Error::Canceled,
+            Error::Redirects,
         ]
         .into_iter()
         .find(|e| e.code() == code)
@@ -103,6 +111,8 @@ impl Error {
             Error::HostUnreachable => "host or network unreachable",
             Error::Name => "host name did not resolve",
             Error::Tls => "TLS certificate, key or configuration unusable",
+            Error::Canceled => "cancelled",
+            Error::Redirects => "too many redirects",
         }
     }
 }

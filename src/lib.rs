@@ -23,6 +23,8 @@ pub mod bytes;
 /// cbindgen:ignore
 pub mod error;
 /// cbindgen:ignore
+pub mod fetch;
+/// cbindgen:ignore
 pub mod http;
 /// cbindgen:ignore
 pub mod log;

@@ -40,6 +40,10 @@ pub const TERN_ENAME: c_int = -14;
 /// (tern_tls_config_error says why); and, from tern_conn_error, a TLS handshake that
 /// failed (a certificate that does not verify, an alert, not TLS at all).
 pub const TERN_ETLS: c_int = -20;
+/// A fetch was cancelled (tern_fetch_cancel): its callback's TERN_FETCH_DONE code.
+pub const TERN_ECANCELED: c_int = -30;
+/// A fetch met more redirects than TERN_FETCH_FOLLOW allows.
+pub const TERN_EREDIRECTS: c_int = -31;
 
 // The header's numbers are the core's.
 const _: () = {
@@ -52,6 +56,7 @@ const _: () = {
     assert!(TERN_EHOSTUNREACH == Error::HostUnreachable.code() && TERN_ENAME == Error::Name.code());
     assert!(TERN_ENOTFOUND == Error::NotFound.code());
     assert!(TERN_ETLS == Error::Tls.code());
+    assert!(TERN_ECANCELED == Error::Canceled.code() && TERN_EREDIRECTS == Error::Redirects.code());
 };
 
 /// A static, NUL-terminated description of a status code ("success" for TERN_OK,
@@ -76,6 +81,8 @@ pub extern "C" fn tern_strerror(code: c_int) -> *const c_char {
             Some(Error::HostUnreachable) => b"host or network unreachable\0",
             Some(Error::Name) => b"host name did not resolve\0",
             Some(Error::Tls) => b"TLS certificate, key or configuration unusable\0",
+            Some(Error::Canceled) => b"cancelled\0",
+            Some(Error::Redirects) => b"too many redirects\0",
             None => b"unknown error\0",
         };
         s.as_ptr() as *const c_char

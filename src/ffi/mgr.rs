@@ -84,6 +84,22 @@ pub const TERN_OPT_HTTP_CLIENT_LENIENT_LF: c_int = 18;
 /// A TLS handshake must finish within this long of the TCP connection (ms, default
 /// 10000); else the connection ends with TERN_EV_ERROR "TLS handshake timed out".
 pub const TERN_OPT_TLS_HANDSHAKE_TIMEOUT_MS: c_int = 30;
+/// tern_fetch: connections to one origin (scheme, host, port) open at once,
+/// connecting, busy or idle (default 256); further requests wait.
+pub const TERN_OPT_FETCH_MAX_CONNS_PER_HOST: c_int = 40;
+/// tern_fetch: idle keep-alive connections kept per origin (default 32).
+pub const TERN_OPT_FETCH_MAX_IDLE_PER_HOST: c_int = 41;
+/// tern_fetch: idle keep-alive connections kept in all (default 1024).
+pub const TERN_OPT_FETCH_MAX_IDLE: c_int = 42;
+/// tern_fetch: an idle pooled connection is closed after this long (ms, default
+/// 30000).
+pub const TERN_OPT_FETCH_IDLE_TIMEOUT_MS: c_int = 43;
+/// tern_fetch: requests waiting for a connection to one origin (default 1024);
+/// past it tern_fetch fails with TERN_EFULL.
+pub const TERN_OPT_FETCH_MAX_QUEUED_PER_HOST: c_int = 44;
+/// Host names resolved are reused for this long (ms, default 30000; 0: every
+/// connection asks the resolver again).
+pub const TERN_OPT_DNS_TTL_MS: c_int = 45;
 
 // The header's numbers are the core's.
 const _: () = {
@@ -110,6 +126,12 @@ const _: () = {
     assert!(TERN_OPT_HTTP_LENIENT_LF == Opt::HttpLenientLf as c_int);
     assert!(TERN_OPT_HTTP_CLIENT_LENIENT_LF == Opt::HttpClientLenientLf as c_int);
     assert!(TERN_OPT_TLS_HANDSHAKE_TIMEOUT_MS == Opt::TlsHandshakeTimeoutMs as c_int);
+    assert!(TERN_OPT_FETCH_MAX_CONNS_PER_HOST == Opt::FetchMaxConnsPerHost as c_int);
+    assert!(TERN_OPT_FETCH_MAX_IDLE_PER_HOST == Opt::FetchMaxIdlePerHost as c_int);
+    assert!(TERN_OPT_FETCH_MAX_IDLE == Opt::FetchMaxIdle as c_int);
+    assert!(TERN_OPT_FETCH_IDLE_TIMEOUT_MS == Opt::FetchIdleTimeoutMs as c_int);
+    assert!(TERN_OPT_FETCH_MAX_QUEUED_PER_HOST == Opt::FetchMaxQueuedPerHost as c_int);
+    assert!(TERN_OPT_DNS_TTL_MS == Opt::DnsTtlMs as c_int);
 };
 
 pub(crate) fn mgr<'a>(m: *const tern_mgr) -> Option<&'a Manager> {

@@ -21,3 +21,4 @@ pub mod tls;
 pub mod timer;
 pub mod remote;
 pub mod http;
+pub mod fetch;

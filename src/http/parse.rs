@@ -45,7 +45,7 @@ pub enum Framing {
 }
 
 /// A parsed request head. Reused across requests: `headers` keeps its capacity.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct Head {
     pub method: Span,
     /// The path, without the query (for absolute-form targets, without scheme and host).
