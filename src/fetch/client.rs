@@ -287,21 +287,26 @@ impl Client {
 
     /// Appends to fetch `id`'s streamed request body.
     pub(super) fn write(&self, m: &Manager, id: u64, piece: Bytes) -> Result<()> {
-        let conn = {
+        let (conn, rearm) = {
             let mut st = self.st.borrow_mut();
             let f = st.fetches.get_mut(&id).ok_or(Error::Closed)?;
             if !f.opts.stream_body || f.body_ended {
                 return Err(Error::Protocol);
             }
             match f.conn {
-                Some(c) => c,
+                Some(c) => (c, f.opts.response_timeout.is_some() && m.phase(c) == Some(crate::reactor::Phase::Open)),
                 None => {
                     f.pending_body.push(piece);
                     return Ok(());
                 }
             }
         };
-        m.http_request_write(conn, Body::Shared(piece))
+        m.http_request_write(conn, Body::Shared(piece))?;
+        if rearm {
+            // The server owes nothing while the request is still coming.
+            self.rearm_response(m, id);
+        }
+        Ok(())
     }
 
     /// Ends fetch `id`'s streamed request body.
