@@ -43,6 +43,8 @@ struct client {
     struct proxy *p;
     tern_conn_id id;
     struct request *req; /* the request being forwarded, or NULL */
+    int failed;          /* the backend failed during the upload: answer this (502/504)
+                          * once the request body has been read (and discarded) */
 };
 
 struct proxy {
@@ -109,27 +111,32 @@ static void request_over(tern_mgr *m, struct request *r) {
     free(r);
 }
 
-static void fail(tern_mgr *m, struct request *r, int code, tern_str why) {
+static void answer_failure(tern_conn *c, int status) {
+    const char *body = status == 504 ? "504 Gateway Timeout\n" : "502 Bad Gateway\n";
+    tern_http_reply(c, status, "Content-Type: text/plain\r\n", body, strlen(body));
+}
+
+static void fail(tern_mgr *m, struct request *r, int code) {
     tern_conn *c = client_conn(m, r);
     if (c == NULL) return;
-    if (r->head_sent || !r->body_done) {
-        /* Mid-response (or mid-upload): closing is the only honest signal. */
-        tern_close_now(c);
-        return;
-    }
     int status = code == TERN_ETIMEDOUT ? 504 : 502;
-    char body[256];
-    int n = snprintf(body, sizeof body, "%s: %s: %.*s\n", status == 504 ? "504 Gateway Timeout" : "502 Bad Gateway",
-                     tern_strerror(code), (int)why.len, why.ptr ? why.ptr : "");
-    if (n < 0) n = 0;
-    if ((size_t)n >= sizeof body) n = sizeof body - 1;
-    tern_http_reply(c, status, "Content-Type: text/plain\r\n", body, (size_t)n);
+    if (r->head_sent) {
+        /* Mid-response: closing is the only honest signal. */
+        tern_close_now(c);
+    } else if (!r->body_done) {
+        /* Mid-upload: the rest of the body is read and dropped, then the answer. */
+        r->client->failed = status;
+        if (r->upload_paused) tern_conn_pause(c, 0);
+    } else {
+        answer_failure(c, status);
+    }
 }
 
 static void on_fetch(tern_mgr *m, tern_fetch_id id, int ev, int code, const tern_http_msg *resp, tern_str data,
                      void *user) {
     struct request *r = user;
     tern_conn *c = client_conn(m, r);
+    (void)data;
     if (ev == TERN_FETCH_HEAD && c) {
         static char fields[MAX_FIELDS];
         int n = end_to_end(resp, 1, fields, sizeof fields);
@@ -148,7 +155,7 @@ static void on_fetch(tern_mgr *m, tern_fetch_id id, int ev, int code, const tern
         if (code == TERN_OK && c) {
             if (tern_http_end(c) != TERN_OK) tern_close_now(c);
         } else if (code != TERN_OK) {
-            fail(m, r, code == TERN_ECANCELED ? TERN_EPROTO : code, data);
+            fail(m, r, code == TERN_ECANCELED ? TERN_EPROTO : code);
         }
         request_over(m, r);
     }
@@ -192,17 +199,15 @@ static void forward(tern_conn *c, struct client *cl, const tern_http_msg *h, int
     r->body_done = !streamed;
     int64_t opts[] = {TERN_FETCH_STREAM, 1, TERN_FETCH_STREAM_BODY, streamed, TERN_FETCH_CONNECT_TIMEOUT_MS,
                       p->timeout_ms, TERN_FETCH_RESPONSE_TIMEOUT_MS, p->timeout_ms, 0};
-    const tern_str none = {NULL, 0};
     r->fetch = tern_fetch(m, meth, url, fields, NULL, opts, on_fetch, r);
     if (r->fetch == 0) {
         int code = tern_last_error();
         free(r);
         if (streamed) {
-            tern_close_now(c);
+            cl->failed = 502;
         } else {
             /* Nothing started: answer as a failed backend would be answered. */
-            struct request tmp = {.p = p, .client = cl, .body_done = 1};
-            fail(m, &tmp, code, none);
+            answer_failure(c, code == TERN_ETIMEDOUT ? 504 : 502);
         }
         return;
     }
@@ -239,7 +244,10 @@ static void on_client(tern_conn *c, int ev, void *ev_data, void *user) {
             tern_conn_pause(c, 1); /* resumed at TERN_FETCH_DRAIN */
         }
     } else if (ev == TERN_EV_HTTP_MSG) {
-        if (cl->req && !cl->req->body_done) {
+        if (cl->failed) {
+            answer_failure(c, cl->failed);
+            cl->failed = 0;
+        } else if (cl->req && !cl->req->body_done) {
             cl->req->body_done = 1;
             tern_fetch_end(m, cl->req->fetch);
             tern_conn_pause(c, 1);

@@ -163,32 +163,61 @@ impl Client {
     /// Finds fetch `id` a connection: idle, new, or a place in the queue.
     fn dispatch(&self, m: &Manager, id: u64) -> Result<()> {
         let b = bounds(m);
-        let (origin, grant) = {
-            let mut st = self.st.borrow_mut();
-            let st = &mut *st;
-            let f = st.fetches.get(&id).ok_or(Error::Closed)?;
-            let origin = f.dest.origin.clone();
-            let grant = st.pool.acquire(&origin, id, f.fresh, b);
-            (origin, grant)
-        };
-        match grant {
-            Grant::Idle(conn, idle_timer) => {
-                let _ = m.timer_cancel(idle_timer);
-                self.assign(m, id, conn, true)
+        loop {
+            let (origin, grant) = {
+                let mut st = self.st.borrow_mut();
+                let st = &mut *st;
+                let f = st.fetches.get(&id).ok_or(Error::Closed)?;
+                let origin = f.dest.origin.clone();
+                let grant = st.pool.acquire(&origin, id, f.fresh, b);
+                (origin, grant)
+            };
+            match grant {
+                Grant::Idle(conn, idle_timer) => {
+                    let _ = m.timer_cancel(idle_timer);
+                    if m.phase(conn) != Some(crate::reactor::Phase::Open) {
+                        // Closing already (the server's EOF came): its CLOSE will
+                        // forget it; look again.
+                        continue;
+                    }
+                    if self.assign(m, id, conn, true).is_err() {
+                        // A pooled connection that cannot take a request is dead.
+                        self.unassign(m, id, conn);
+                        continue;
+                    }
+                    return Ok(());
+                }
+                Grant::Open => {
+                    let handler: DynHandler = Rc::new(PoolHandler);
+                    let conn = m.http_connect(&origin, handler, 0)?;
+                    self.st.borrow_mut().pool.opened(&origin, conn);
+                    let connect = self.st.borrow().fetches.get(&id).and_then(|f| f.opts.connect_timeout);
+                    let t = connect.and_then(|d| timer(m, d, id, "connect timed out"));
+                    self.set_phase_timer(m, id, t);
+                    let sent = m.http_client_stream(conn).and_then(|_| self.assign(m, id, conn, false));
+                    if let Err(e) = sent {
+                        self.unassign(m, id, conn);
+                        return Err(e);
+                    }
+                    return Ok(());
+                }
+                Grant::Queued => return Ok(()),
+                Grant::Full => return Err(Error::Full),
             }
-            Grant::Open => {
-                let handler: DynHandler = Rc::new(PoolHandler);
-                let conn = m.http_connect(&origin, handler, 0)?;
-                self.st.borrow_mut().pool.opened(&origin, conn);
-                m.http_client_stream(conn)?;
-                let connect = self.st.borrow().fetches.get(&id).and_then(|f| f.opts.connect_timeout);
-                let t = connect.and_then(|d| timer(m, d, id, "connect timed out"));
-                self.set_phase_timer(m, id, t);
-                self.assign(m, id, conn, false)
-            }
-            Grant::Queued => Ok(()),
-            Grant::Full => Err(Error::Full),
         }
+    }
+
+    /// Takes fetch `id` off connection `conn`, which is closed (its request may be
+    /// half written).
+    fn unassign(&self, m: &Manager, id: u64, conn: ConnId) {
+        {
+            let mut st = self.st.borrow_mut();
+            st.by_conn.remove(&conn);
+            if let Some(f) = st.fetches.get_mut(&id) {
+                f.conn = None;
+            }
+        }
+        let _ = m.close_now(conn);
     }
 
     /// Sends fetch `id`'s request on connection `conn`.
@@ -526,8 +555,11 @@ impl Client {
         });
         match granted {
             Ok(Some(next)) => {
-                if let Err(e) = self.assign(m, next, conn, true) {
-                    self.finish(m, next, Err((e, "request could not be sent")));
+                if self.assign(m, next, conn, true).is_err() {
+                    self.unassign(m, next, conn);
+                    if let Err(e) = self.dispatch(m, next) {
+                        self.finish(m, next, Err((e, "request could not be sent")));
+                    }
                 }
             }
             Ok(None) => {}
