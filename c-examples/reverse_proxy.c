@@ -7,7 +7,8 @@
  * (round robin), through the pool: at most 32 idle connections per backend, closed
  * after 30 s idle. Request and response bodies stream both ways in bounded memory:
  * when the receiving side has more than HIGH_WATER bytes queued, the sending side's
- * input is paused (tern_conn_pause, tern_fetch_pause) until it drains, so a 1 GiB
+ * input is paused (tern_conn_pause, tern_fetch_pause) until it drains (a download:
+ * below half of it), so a 1 GiB
  * upload or download holds a few hundred KiB. Adds X-Forwarded-For, removes the
  * hop-by-hop fields (Connection and those it names, Keep-Alive, TE, Trailer,
  * Transfer-Encoding, Upgrade, Proxy-*), and Expect (tern answers 100-continue
@@ -43,6 +44,7 @@ struct client {
     struct proxy *p;
     tern_conn_id id;
     struct request *req; /* the request being forwarded, or NULL */
+    char ip[64];         /* the client's address, for X-Forwarded-For */
     int failed;          /* the backend failed during the upload: answer this (502/504)
                           * once the request body has been read (and discarded) */
 };
@@ -63,6 +65,7 @@ struct request {
     int head_sent;     /* the response head went to the client */
     int body_done;     /* the whole request body went to the fetch */
     int upload_paused; /* the client's input is paused for the upload */
+    int download_paused; /* the fetch is paused: the client has HIGH_WATER queued */
 };
 
 static int hop_by_hop(tern_str name, tern_str connection) {
@@ -147,7 +150,10 @@ static void on_fetch(tern_mgr *m, tern_fetch_id id, int ev, int code, const tern
         if (tern_http_begin(c, tern_http_status(resp), fields) == TERN_OK) r->head_sent = 1;
     } else if (ev == TERN_FETCH_BODY && c) {
         if (tern_http_write(c, data.ptr, data.len) != TERN_OK) return;
-        if (tern_conn_queued(c) > HIGH_WATER) tern_fetch_pause(m, id, 1); /* resumed at TERN_EV_DRAIN */
+        if (tern_conn_queued(c) > HIGH_WATER && !r->download_paused) {
+            r->download_paused = 1;
+            tern_fetch_pause(m, id, 1); /* resumed below half of it (TERN_EV_WRITE) */
+        }
     } else if (ev == TERN_FETCH_DRAIN && c && r->upload_paused) {
         r->upload_paused = 0;
         tern_conn_pause(c, 0);
@@ -171,16 +177,10 @@ static void forward(tern_conn *c, struct client *cl, const tern_http_msg *h, int
         tern_http_reply(c, 431, "Connection: close\r\n", "too many header bytes\n", 22);
         return;
     }
-    char peer[64];
-    if (tern_conn_peer_addr(c, peer, sizeof peer) > 0) {
-        char *colon = strrchr(peer, ':');
-        if (colon) *colon = 0;
-        char *ip = peer[0] == '[' ? peer + 1 : peer;
-        size_t l = strlen(ip);
-        if (l && ip[l - 1] == ']') ip[l - 1] = 0;
+    if (cl->ip[0]) {
         tern_str prior = tern_http_header(h, "X-Forwarded-For");
         snprintf(fields + n, sizeof fields - (size_t)n, "X-Forwarded-For: %.*s%s%s\r\n", (int)prior.len,
-                 prior.ptr ? prior.ptr : "", prior.len ? ", " : "", ip);
+                 prior.ptr ? prior.ptr : "", prior.len ? ", " : "", cl->ip);
     }
     char url[2048];
     tern_str uri = tern_http_uri(h), query = tern_http_query(h), method = tern_http_method(h);
@@ -227,6 +227,16 @@ static void on_client(tern_conn *c, int ev, void *ev_data, void *user) {
         cl->p = ((struct client *)user)->p;
         cl->id = tern_conn_get_id(c);
         cl->p->live_clients++;
+        /* The peer's address without its port (and an IPv6 one without brackets). */
+        char peer[64];
+        if (tern_conn_peer_addr(c, peer, sizeof peer) > 0) {
+            char *colon = strrchr(peer, ':');
+            if (colon) *colon = 0;
+            char *ip = peer[0] == '[' ? peer + 1 : peer;
+            size_t l = strlen(ip);
+            if (l && ip[l - 1] == ']') ip[l - 1] = 0;
+            snprintf(cl->ip, sizeof cl->ip, "%s", ip);
+        }
         tern_conn_set_user(c, cl);
         return;
     }
@@ -254,7 +264,9 @@ static void on_client(tern_conn *c, int ev, void *ev_data, void *user) {
         } else if (cl->req == NULL) {
             forward(c, cl, ev_data, 0);
         }
-    } else if (ev == TERN_EV_DRAIN && cl->req && cl->req->head_sent) {
+    } else if ((ev == TERN_EV_WRITE || ev == TERN_EV_DRAIN) && cl->req && cl->req->download_paused &&
+               tern_conn_queued(c) < HIGH_WATER / 2) {
+        cl->req->download_paused = 0;
         tern_fetch_pause(m, cl->req->fetch, 0);
     } else if (ev == TERN_EV_CLOSE) {
         if (cl->req) {

@@ -15,11 +15,18 @@ pub unsafe trait ReadInto {
     fn read_uninit(&mut self, buf: &mut [MaybeUninit<u8>]) -> io::Result<usize>;
 }
 
+/// The room a read gets once reads keep filling their buffer (a bulk transfer being
+/// streamed through): fewer, larger reads, while an idle connection still owns no
+/// memory and an ordinary one a pooled CHUNK.
+const BULK: usize = 128 * 1024;
+
 /// Bytes `start..buf.len()` are unconsumed. An empty buffer owns no memory.
 #[derive(Default)]
 pub struct RecvBuf {
     buf: Vec<u8>,
     start: usize,
+    /// The last read filled all the room it had: the next buffer may be larger.
+    bulk: bool,
 }
 
 /// What one read did.
@@ -59,8 +66,12 @@ impl RecvBuf {
         }
     }
 
-    /// Gives the memory back to the pool once nothing is left in it.
+    /// Gives the memory back to the pool once nothing is left in it (a bulk buffer is
+    /// kept while its transfer goes on: the kernel had more for it at the last read).
     pub fn release_if_empty(&mut self, pool: &mut BufPool) {
+        if self.bulk && self.buf.capacity() == BULK {
+            return;
+        }
         if self.is_empty() && self.buf.capacity() > 0 {
             pool.put(std::mem::take(&mut self.buf));
             self.start = 0;
@@ -71,6 +82,7 @@ impl RecvBuf {
     pub fn clear(&mut self, pool: &mut BufPool) {
         self.buf.clear();
         self.start = 0;
+        self.bulk = false;
         self.release_if_empty(pool);
     }
 
@@ -83,19 +95,27 @@ impl RecvBuf {
         if room == 0 {
             return Ok(ReadOutcome::Full);
         }
-        let n = src.read_uninit(self.buf.spare_capacity_mut())?;
+        let n = match src.read_uninit(self.buf.spare_capacity_mut()) {
+            Ok(n) => n,
+            Err(e) => {
+                // Nothing more waiting (or a failure): the transfer, if any, paused.
+                self.bulk = false;
+                return Err(e);
+            }
+        };
         if n == 0 {
             return Ok(ReadOutcome::Eof);
         }
         assert!(n <= room, "a reader claimed more bytes than it was given room for");
         // SAFETY: `ReadInto` guarantees the first `n <= room` spare bytes are initialised.
         unsafe { self.buf.set_len(len + n) };
+        self.bulk = n == room;
         Ok(ReadOutcome::Data { n, filled: n == room })
     }
 
     fn make_room(&mut self, pool: &mut BufPool, max: usize) {
         if self.buf.capacity() == 0 {
-            self.buf = pool.get();
+            self.buf = if self.bulk && max >= BULK { Vec::with_capacity(BULK) } else { pool.get() };
             self.start = 0;
             return;
         }
@@ -169,5 +189,37 @@ mod tests {
         rb.consume(10);
         rb.release_if_empty(&mut pool);
         assert_eq!(pool.idle(), 1);
+    }
+
+    #[test]
+    fn a_bulk_transfer_reads_larger_pieces_and_an_idle_buffer_is_freed() {
+        let (mut a, b) = UnixStream::pair().unwrap();
+        b.set_nonblocking(true).unwrap();
+        let mut pool = BufPool::default();
+        let mut rb = RecvBuf::default();
+        a.write_all(&vec![1u8; CHUNK + BULK]).unwrap();
+        let max = 1 << 20;
+        // The first read fills its pooled chunk; consumed at once, as a stream is.
+        assert!(matches!(rb.read_from(&mut Reader(&b), &mut pool, max).unwrap(), ReadOutcome::Data { n: CHUNK, filled: true }));
+        rb.consume(CHUNK);
+        rb.release_if_empty(&mut pool);
+        assert_eq!(pool.idle(), 1, "the pooled chunk went back");
+        // The kernel had more: the next read gets BULK room.
+        assert!(matches!(rb.read_from(&mut Reader(&b), &mut pool, max).unwrap(), ReadOutcome::Data { n: BULK, filled: true }));
+        rb.consume(BULK);
+        rb.release_if_empty(&mut pool);
+        assert_eq!(rb.buf.capacity(), BULK, "kept while the transfer goes on");
+        // Nothing more waiting: the transfer paused and the memory is given up.
+        assert!(rb.read_from(&mut Reader(&b), &mut pool, max).is_err());
+        rb.release_if_empty(&mut pool);
+        assert_eq!(rb.buf.capacity(), 0);
+        // A connection allowed less than BULK never gets it.
+        a.write_all(&vec![1u8; 3 * CHUNK]).unwrap();
+        for _ in 0..2 {
+            let _ = rb.read_from(&mut Reader(&b), &mut pool, CHUNK).unwrap();
+            rb.consume(CHUNK);
+            rb.release_if_empty(&mut pool);
+        }
+        assert_eq!(rb.buf.capacity(), 0);
     }
 }
