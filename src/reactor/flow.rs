@@ -21,9 +21,10 @@ impl<P: Stack> Reactor<P> {
             c.flags.set(Flags::HELD);
         } else if c.flags.has(Flags::HELD) {
             c.flags.clear(Flags::HELD);
-            // The kernel may hold input whose edge passed while held, and the
-            // receive buffer what was read before.
-            inner.schedule(id, Flags::READ_MORE | Flags::INPUT);
+            // The receive buffer may hold what was read before, and the protocol a
+            // step it left for later; an edge that passed while held left READ_MORE
+            // set (`read_ready`), so the kernel's input is read only if some came.
+            inner.schedule(id, Flags::INPUT);
         }
         Ok(())
     }

@@ -135,6 +135,10 @@ impl<P: Stack> Reactor<P> {
                 // handshake is done: what it queued can only go out after it.
                 let handshaking = c.phase == Phase::Draining && t.handshaking();
                 if c.flags.has(stop) || !(matches!(c.phase, Phase::Open | Phase::Lingering) || handshaking) {
+                    if c.flags.has(Flags::HELD) {
+                        // Input missed while held: read it once released (`hold_input`).
+                        c.flags.set(Flags::READ_MORE);
+                    }
                     return;
                 }
                 let r = t.read(&mut c.recv, &mut inner.pool, max);
