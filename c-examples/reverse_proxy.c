@@ -33,7 +33,7 @@
 #include "tern.h"
 
 /* Queued bytes past which the sender is paused. */
-#define HIGH_WATER (256 * 1024)
+#define HIGH_WATER (128 * 1024)
 #define MAX_BACKENDS 64
 #define MAX_FIELDS 16384
 

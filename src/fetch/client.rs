@@ -19,7 +19,7 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 
@@ -67,6 +67,10 @@ struct Fetch {
     head: Option<(Vec<u8>, Head, u16)>,
     collected: Vec<u8>,
     phase_timer: Option<u64>,
+    /// The phase timer is the response timeout, counted from `active_at` (the request
+    /// going out, the head, the last piece): touched per piece, checked when it fires.
+    response_armed: bool,
+    active_at: Instant,
     total_timer: Option<u64>,
     /// A streamed request body: pieces written before a connection was had.
     pending_body: Vec<Bytes>,
@@ -141,6 +145,8 @@ impl Client {
             head: None,
             collected: Vec::new(),
             phase_timer: None,
+            response_armed: false,
+            active_at: Instant::now(),
             total_timer: None,
             pending_body: Vec::new(),
             body_ended: false,
@@ -252,17 +258,19 @@ impl Client {
             };
             m.http_request(conn, method, target, &headers, body)?;
         }
-        if reused {
+        if reused && response.is_some() {
             // The request goes out now; a new connection starts this at CONNECT.
-            let t = response.and_then(|d| timer(m, d, id, "response timed out"));
-            self.set_phase_timer(m, id, t);
+            self.arm_response(m, id);
         }
         Ok(())
     }
 
     fn set_phase_timer(&self, m: &Manager, id: u64, t: Option<u64>) {
         let old = match self.st.borrow_mut().fetches.get_mut(&id) {
-            Some(f) => std::mem::replace(&mut f.phase_timer, t),
+            Some(f) => {
+                f.response_armed = false;
+                std::mem::replace(&mut f.phase_timer, t)
+            }
             None => t,
         };
         if let Some(old) = old {
@@ -393,9 +401,12 @@ impl Client {
         match ev {
             Event::Connect => {
                 let Some(id) = self.fetch_of(conn) else { return };
-                let response = self.st.borrow().fetches.get(&id).and_then(|f| f.opts.response_timeout);
-                let t = response.and_then(|d| timer(m, d, id, "response timed out"));
-                self.set_phase_timer(m, id, t);
+                let response = self.st.borrow().fetches.get(&id).is_some_and(|f| f.opts.response_timeout.is_some());
+                if response {
+                    self.arm_response(m, id);
+                } else {
+                    self.set_phase_timer(m, id, None);
+                }
             }
             Event::Error(msg) => {
                 let code = m.conn_error(conn).map_or(Error::Closed, |(e, _)| e);
@@ -449,11 +460,49 @@ impl Client {
         }
     }
 
-    /// The response timeout runs again from now (the head or a piece came).
-    fn rearm_response(&self, m: &Manager, id: u64) {
-        let response = self.st.borrow().fetches.get(&id).and_then(|f| f.opts.response_timeout);
-        let t = response.and_then(|d| timer(m, d, id, "response timed out"));
+    /// Starts the response timeout of fetch `id` from now.
+    fn arm_response(&self, m: &Manager, id: u64) {
+        let Some(after) = self.st.borrow().fetches.get(&id).and_then(|f| f.opts.response_timeout) else { return };
+        let t = m.timer_add(after, false, false, Box::new(move |m| client(m).response_due(m, id))).ok();
         self.set_phase_timer(m, id, t);
+        if let Some(f) = self.st.borrow_mut().fetches.get_mut(&id) {
+            f.response_armed = t.is_some();
+            f.active_at = Instant::now();
+        }
+    }
+
+    /// The response timeout runs again from now (the head or a piece came): only the
+    /// time of activity is noted; the timer, when it fires, looks at it.
+    fn rearm_response(&self, m: &Manager, id: u64) {
+        let armed = match self.st.borrow_mut().fetches.get_mut(&id) {
+            Some(f) if f.response_armed => {
+                f.active_at = Instant::now();
+                true
+            }
+            Some(_) => false,
+            None => return,
+        };
+        if !armed {
+            self.arm_response(m, id);
+        }
+    }
+
+    /// The response timer of fetch `id` fired: timed out, unless there was activity
+    /// since it was set (then it waits for the rest).
+    fn response_due(&self, m: &Manager, id: u64) {
+        let left = {
+            let st = self.st.borrow();
+            let Some(f) = st.fetches.get(&id) else { return };
+            let Some(after) = f.opts.response_timeout else { return };
+            (f.active_at + after).saturating_duration_since(Instant::now())
+        };
+        if left.is_zero() {
+            return self.finish(m, id, Err((Error::TimedOut, "response timed out")));
+        }
+        let t = m.timer_add(left, false, false, Box::new(move |m| client(m).response_due(m, id))).ok();
+        if let Some(f) = self.st.borrow_mut().fetches.get_mut(&id) {
+            f.phase_timer = t;
+        }
     }
 
     fn on_body(&self, m: &Manager, conn: ConnId, piece: &[u8]) {
