@@ -2,7 +2,7 @@
 """Bounded memory through c-examples/reverse_proxy: a 1 GiB download and a 1 GiB
 chunked upload (small: 64 MiB) stream through the proxy, every byte checked on the
 other side, while the proxy's resident memory grows by at most a few hundred KiB
-(its peak, VmHWM, compared with its resident size after a warm-up request).
+(its peak, VmHWM, compared with its peak after 4 MiB warm-up transfers each way).
 A client that goes away mid-download cancels the backend request (the backend sees
 its connection closed).
 
@@ -53,10 +53,11 @@ def serve(conn, size):
             path = head.split(b" ")[1]
             if path == b"/warm":
                 conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
-            elif path in (b"/download", b"/abandon"):
-                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % size)
+            elif path in (b"/download", b"/abandon", b"/warmdl"):
+                n = (4 << 20) if path == b"/warmdl" else size
+                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % n)
                 try:
-                    for _ in range(size // len(PIECE)):
+                    for _ in range(n // len(PIECE)):
                         conn.sendall(PIECE)
                 except OSError:
                     if path == b"/abandon":
@@ -118,7 +119,12 @@ def main(exe, mib):
         c = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
         c.request("GET", "/warm")
         check(c.getresponse().read() == b"ok", "a warm-up request through the proxy")
-        rss0 = status_kib(p.pid, "VmRSS")
+        # Warm up the streaming paths too (code pages, allocator arenas): 4 MiB each way.
+        c.request("GET", "/warmdl")
+        check(len(c.getresponse().read()) == 4 << 20, "a 4 MiB warm-up download")
+        c.request("PUT", "/upload", body=(PIECE for _ in range(64)), encode_chunked=True)
+        check(c.getresponse().read().startswith(b"4194304 "), "a 4 MiB warm-up upload")
+        rss0 = status_kib(p.pid, "VmHWM")
 
         t0 = time.time()
         c.request("GET", "/download")
