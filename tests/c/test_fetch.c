@@ -489,7 +489,18 @@ static void freed_with_pending(void) {
     port = saved_port;
     for (int i = 0; i < 20; i++) t_poll(m, 5);
     nslow = 0;
+    /* And one posted from a remote that the loop never polled for. */
+    tern_remote *r = tern_mgr_remote(m);
+    char url[128];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/len", p2);
+    rec *late = new_rec();
+    CHECK(tern_remote_fetch(r, "GET", url, NULL, NULL, NULL, on_fetch, late) != 0, "a remote fetch posted");
     tern_mgr_free(m);
+    CHECK(late->done == 1 && late->code == TERN_ECLOSED, "a remote fetch still queued at tern_mgr_free: DONE once, "
+          "TERN_ECLOSED (%d, %s)", late->done, tern_strerror(late->code));
+    CHECK(tern_remote_fetch(r, "GET", url, NULL, NULL, NULL, on_fetch, late) == 0 && tern_last_error() == TERN_ECLOSED,
+          "tern_remote_fetch after the free: TERN_ECLOSED, no callback");
+    tern_remote_free(r);
     for (int i = base; i < base + 5; i++)
         CHECK(recs[i].done == 1 && recs[i].code == TERN_ECLOSED, "fetch %d ended by tern_mgr_free with TERN_ECLOSED (%d)",
               i - base, recs[i].code);
