@@ -107,6 +107,14 @@
 #define TERN_ENAME -14
 
 /**
+ * TLS material or settings that cannot be used: a bad PEM, a key that does not
+ * match its certificate, no trust anchor, a TLS URL without a configuration
+ * (tern_tls_config_error says why); and, from tern_conn_error, a TLS handshake that
+ * failed (a certificate that does not verify, an alert, not TLS at all).
+ */
+#define TERN_ETLS -20
+
+/**
  * Major version: an incompatible ABI change bumps it (and the soname, libtern.so.MAJOR).
  */
 #define TERN_VERSION_MAJOR 0
@@ -277,6 +285,12 @@
 #define TERN_OPT_HTTP_CLIENT_LENIENT_LF 18
 
 /**
+ * A TLS handshake must finish within this long of the TCP connection (ms, default
+ * 10000); else the connection ends with TERN_EV_ERROR "TLS handshake timed out".
+ */
+#define TERN_OPT_TLS_HANDSHAKE_TIMEOUT_MS 30
+
+/**
  * Something failed; ev_data is a `const char *` message (tern_conn_error and
  * tern_conn_os_error say what it was). TERN_EV_CLOSE follows.
  */
@@ -436,6 +450,16 @@ typedef struct tern_mgr tern_mgr;
  * TERN_ECLOSED.
  */
 typedef struct tern_remote tern_remote;
+
+/**
+ * A TLS configuration (a reference-counted handle): a server's certificates and
+ * keys, or a client's trust anchors, plus ALPN, cipher suites and tickets. Filled
+ * in with tern_tls_config_* calls, then given to managers with tern_mgr_set_tls;
+ * from its first use on it is frozen (further changes return TERN_EPROTO). One
+ * configuration may serve many listeners and managers, on any thread; each holds
+ * its own reference. Every function here may be called from any thread.
+ */
+typedef struct tern_tls_config tern_tls_config;
 
 /**
  * Called exactly once with the `ctx`, `data` and `len` given to tern_bytes_wrap,
@@ -868,6 +892,99 @@ int tern_ws_unsubscribe(tern_conn *c, const char *topic);
  * tern_remote_ws_publish).
  */
 int tern_ws_publish(tern_mgr *m, const char *topic, int op, tern_bytes *take);
+
+/**
+ * A new, empty server configuration (the caller owns one reference): add at least
+ * one certificate. Defaults: TLS 1.2 and 1.3, ALPN "http/1.1", session tickets on,
+ * no client certificates requested. NULL only on a caught internal error.
+ */
+tern_tls_config *tern_tls_config_new_server(void);
+
+/**
+ * A new client configuration (the caller owns one reference). Defaults: servers
+ * are verified against the system's trust store (unless CA certificates are added)
+ * and must be valid for the host name of the URL (sent as SNI); ALPN "http/1.1".
+ */
+tern_tls_config *tern_tls_config_new_client(void);
+
+/**
+ * One more reference to the same configuration (returns `cfg`; NULL for NULL).
+ */
+tern_tls_config *tern_tls_config_share(tern_tls_config *cfg);
+
+/**
+ * Drops one reference; the configuration goes with the last one (listeners and
+ * managers using it hold their own). NULL is ignored.
+ */
+void tern_tls_config_release(tern_tls_config *cfg);
+
+/**
+ * Server: adds the certificate chain in the PEM file `cert_path` (end-entity
+ * certificate first, then intermediates) with the private key in the PEM file
+ * `key_path` (PKCS#8, RSA or EC). The first certificate added is the default; a
+ * client that names a host (SNI) gets the first one valid for that name.
+ * TERN_ETLS if the PEM is unusable or the key does not match, TERN_EIO if a file
+ * cannot be read, TERN_EPROTO on a client or frozen configuration.
+ */
+int tern_tls_config_add_cert_file(tern_tls_config *cfg, const char *cert_path, const char *key_path);
+
+/**
+ * Like tern_tls_config_add_cert_file, with the PEM text in memory (copied).
+ */
+int tern_tls_config_add_cert_pem(tern_tls_config *cfg, const void *cert, size_t cert_len, const void *key, size_t key_len);
+
+/**
+ * Client: trusts the CA certificates in the PEM file `path`; once any is added,
+ * the system's store is no longer used. TERN_ETLS, TERN_EIO, TERN_EPROTO as above.
+ */
+int tern_tls_config_add_ca_file(tern_tls_config *cfg, const char *path);
+
+/**
+ * Like tern_tls_config_add_ca_file, with the PEM text in memory (copied).
+ */
+int tern_tls_config_add_ca_pem(tern_tls_config *cfg, const void *pem, size_t len);
+
+/**
+ * The ALPN protocols, comma-separated in preference order ("h2,http/1.1"; "" for
+ * none): offered by a client, the only ones a server accepts from clients that
+ * offer any (default "http/1.1").
+ */
+int tern_tls_config_set_alpn(tern_tls_config *cfg, const char *protocols);
+
+/**
+ * The cipher suites allowed, separated by ':' or ',', by IANA name
+ * ("TLS_AES_128_GCM_SHA256", "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256") or rustls
+ * name ("TLS13_AES_128_GCM_SHA256"). TERN_ETLS for an unknown name.
+ */
+int tern_tls_config_set_ciphersuites(tern_tls_config *cfg, const char *suites);
+
+/**
+ * Server: session resumption tickets on (1, the default) or off (0).
+ */
+int tern_tls_config_set_tickets(tern_tls_config *cfg, int on);
+
+/**
+ * Client, FOR TESTS ONLY: accepts any server certificate, whoever signed it and
+ * whatever name it is for. Anyone on the path can then read and change the
+ * traffic. Logged as a warning.
+ */
+int tern_tls_config_dangerous_skip_verify_for_tests(tern_tls_config *cfg);
+
+/**
+ * Why the last failed call on `cfg` failed ("private key PEM: no items found"),
+ * or NULL. Valid until the next call on `cfg`.
+ */
+const char *tern_tls_config_error(const tern_tls_config *cfg);
+
+/**
+ * Makes `cfg` this manager's server configuration (a server config: for the
+ * https://, wss:// and tls:// listeners opened after this call) or its client one
+ * (for https://, wss:// and tls:// connections opened after it; without one they
+ * use the system's trust store). The manager holds its own reference; `cfg` is
+ * frozen. TERN_ETLS if it cannot be used (a server configuration without
+ * certificate; a client one with no trust anchor). Loop thread.
+ */
+int tern_mgr_set_tls(tern_mgr *m, const tern_tls_config *cfg);
 
 /**
  * Calls `fn(user)` after `ms` milliseconds (flags: TERN_TIMER_REPEAT,

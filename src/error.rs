@@ -34,6 +34,10 @@ pub enum Error {
     HostUnreachable,
     /// A host name did not resolve to an address.
     Name,
+    /// TLS material or settings that cannot be used (a bad PEM, a key that does not
+    /// match its certificate, no trust anchor, a TLS URL without a configuration), or
+    /// a TLS handshake that failed (a certificate that does not verify, an alert).
+    Tls,
 }
 
 impl Error {
@@ -54,6 +58,7 @@ impl Error {
             Error::ConnReset => -12,
             Error::HostUnreachable => -13,
             Error::Name => -14,
+            Error::Tls => -20,
         }
     }
 
@@ -74,6 +79,7 @@ impl Error {
             Error::ConnReset,
             Error::HostUnreachable,
             Error::Name,
+            Error::Tls,
         ]
         .into_iter()
         .find(|e| e.code() == code)
@@ -96,6 +102,7 @@ impl Error {
             Error::ConnReset => "connection reset by peer",
             Error::HostUnreachable => "host or network unreachable",
             Error::Name => "host name did not resolve",
+            Error::Tls => "TLS certificate, key or configuration unusable",
         }
     }
 }
@@ -111,6 +118,9 @@ impl std::error::Error for Error {}
 impl Error {
     /// The code for an OS error: the common causes get their own, the rest are `Io`.
     pub fn of_io(e: &std::io::Error) -> Error {
+        if e.get_ref().is_some_and(|inner| inner.is::<TlsFailure>()) {
+            return Error::Tls;
+        }
         match e.raw_os_error() {
             Some(libc::EADDRINUSE) => return Error::AddrInUse,
             Some(libc::ECONNREFUSED) => return Error::ConnRefused,
@@ -151,6 +161,19 @@ impl From<std::io::Error> for Error {
         err
     }
 }
+
+/// A failed TLS handshake or a TLS protocol error, carried inside the `io::Error` a
+/// transport returns, so that the connection's failure gets `Error::Tls`.
+#[derive(Debug)]
+pub struct TlsFailure(pub String);
+
+impl fmt::Display for TlsFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for TlsFailure {}
 
 /// Why a connection failed: the message of its ERROR event, the code and the OS error
 /// number behind it (0 when there is none).

@@ -29,12 +29,13 @@ pub enum Opt {
     WsClientDeflate = 22,
     WsHandshakeTimeoutMs = 23,
     WsCloseTimeoutMs = 24,
+    TlsHandshakeTimeoutMs = 30,
 }
 
 impl Opt {
     pub fn from_id(id: i32) -> Result<Opt> {
         use Opt::*;
-        const ALL: [Opt; 22] = [
+        const ALL: [Opt; 23] = [
             IdleTimeoutMs,
             HeaderTimeoutMs,
             MaxHeaderBytes,
@@ -57,6 +58,7 @@ impl Opt {
             WsCloseTimeoutMs,
             HttpLenientLf,
             HttpClientLenientLf,
+            TlsHandshakeTimeoutMs,
         ];
         ALL.into_iter().find(|o| *o as i32 == id).ok_or(Error::Invalid)
     }
@@ -108,6 +110,8 @@ pub struct Options {
     pub http_lenient_lf: bool,
     /// The client takes a bare LF as a line end in response heads (else ERROR).
     pub http_client_lenient_lf: bool,
+    /// A TLS handshake (server or client side) must finish within this long.
+    pub tls_handshake_timeout_ms: u64,
 }
 
 impl Default for Options {
@@ -135,6 +139,7 @@ impl Default for Options {
             ws_close_timeout_ms: 5_000,
             http_lenient_lf: false,
             http_client_lenient_lf: false,
+            tls_handshake_timeout_ms: 10_000,
         }
     }
 }
@@ -187,6 +192,7 @@ impl Options {
             Opt::CloseTimeoutMs => self.close_timeout_ms = ms,
             Opt::WsHandshakeTimeoutMs => self.ws_handshake_timeout_ms = ms,
             Opt::WsCloseTimeoutMs => self.ws_close_timeout_ms = ms,
+            Opt::TlsHandshakeTimeoutMs => self.tls_handshake_timeout_ms = ms,
             Opt::HttpHeadEvents
             | Opt::DirListing
             | Opt::FollowSymlinksOut

@@ -159,3 +159,22 @@ fn the_header_declares_only_tern_names() {
         assert!(name.starts_with("TERN_") || name.starts_with("tern_"), "tern.h declares {name:?}: internal names must not leak into the C API");
     }
 }
+
+#[test]
+fn tls_is_known_only_to_the_transport_and_the_stack() {
+    // The reactor, the protocols and the buffers see TLS only through the transport
+    // seam (`Transport`, `Security`); the stack picks configurations by URL scheme;
+    // the C ABI hands over `TlsConfig` and never touches rustls itself.
+    let t = tree();
+    for (m, files) in &t.files {
+        if m == "transport" || m == "stack" {
+            continue;
+        }
+        for (file, code) in files {
+            assert!(!code.contains("rustls"), "{} names rustls", file.display());
+            if m != "ffi" {
+                assert!(!code.contains("transport::tls"), "{} reaches into transport::tls", file.display());
+            }
+        }
+    }
+}

@@ -35,6 +35,11 @@ pub const TERN_ECONNRESET: c_int = -12;
 pub const TERN_EHOSTUNREACH: c_int = -13;
 /// A host name did not resolve to any address.
 pub const TERN_ENAME: c_int = -14;
+/// TLS material or settings that cannot be used: a bad PEM, a key that does not
+/// match its certificate, no trust anchor, a TLS URL without a configuration
+/// (tern_tls_config_error says why); and, from tern_conn_error, a TLS handshake that
+/// failed (a certificate that does not verify, an alert, not TLS at all).
+pub const TERN_ETLS: c_int = -20;
 
 // The header's numbers are the core's.
 const _: () = {
@@ -45,6 +50,8 @@ const _: () = {
     assert!(TERN_ENOTFOUND == Error::NotFound.code() && TERN_EADDRINUSE == Error::AddrInUse.code());
     assert!(TERN_ECONNREFUSED == Error::ConnRefused.code() && TERN_ECONNRESET == Error::ConnReset.code());
     assert!(TERN_EHOSTUNREACH == Error::HostUnreachable.code() && TERN_ENAME == Error::Name.code());
+    assert!(TERN_ENOTFOUND == Error::NotFound.code());
+    assert!(TERN_ETLS == Error::Tls.code());
 };
 
 /// A static, NUL-terminated description of a status code ("success" for TERN_OK,
@@ -68,6 +75,7 @@ pub extern "C" fn tern_strerror(code: c_int) -> *const c_char {
             Some(Error::ConnReset) => b"connection reset by peer\0",
             Some(Error::HostUnreachable) => b"host or network unreachable\0",
             Some(Error::Name) => b"host name did not resolve\0",
+            Some(Error::Tls) => b"TLS certificate, key or configuration unusable\0",
             None => b"unknown error\0",
         };
         s.as_ptr() as *const c_char

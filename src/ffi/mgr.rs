@@ -81,6 +81,9 @@ pub const TERN_OPT_HTTP_LENIENT_LF: c_int = 17;
 /// 1: the HTTP client takes a bare LF as a line end in response heads; 0 (default):
 /// such a response is malformed: TERN_EV_ERROR, then TERN_EV_CLOSE.
 pub const TERN_OPT_HTTP_CLIENT_LENIENT_LF: c_int = 18;
+/// A TLS handshake must finish within this long of the TCP connection (ms, default
+/// 10000); else the connection ends with TERN_EV_ERROR "TLS handshake timed out".
+pub const TERN_OPT_TLS_HANDSHAKE_TIMEOUT_MS: c_int = 30;
 
 // The header's numbers are the core's.
 const _: () = {
@@ -106,6 +109,7 @@ const _: () = {
     assert!(TERN_OPT_WS_CLOSE_TIMEOUT_MS == Opt::WsCloseTimeoutMs as c_int);
     assert!(TERN_OPT_HTTP_LENIENT_LF == Opt::HttpLenientLf as c_int);
     assert!(TERN_OPT_HTTP_CLIENT_LENIENT_LF == Opt::HttpClientLenientLf as c_int);
+    assert!(TERN_OPT_TLS_HANDSHAKE_TIMEOUT_MS == Opt::TlsHandshakeTimeoutMs as c_int);
 };
 
 pub(crate) fn mgr<'a>(m: *const tern_mgr) -> Option<&'a Manager> {

@@ -17,6 +17,7 @@ pub mod log;
 pub mod mgr;
 pub mod conn;
 pub mod ws;
+pub mod tls;
 pub mod timer;
 pub mod remote;
 pub mod http;

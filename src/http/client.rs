@@ -196,6 +196,10 @@ impl Protocol for ClientConn {
     /// request still waiting fails the connection.
     fn on_eof(&mut self, cx: &mut Cx<'_>) -> HttpStep {
         let step = match self.state {
+            RespState::UntilClose { .. } if cx.truncated => {
+                cx.fail("response truncated: the server closed TLS without close_notify, so the body it delimits by the close may be cut short");
+                return Step::Wait;
+            }
             RespState::UntilClose { head_len } => Step::Deliver(Delivery::Msg { head_len, body_len: cx.recv.len() - head_len, chunked: false, parsed: false }),
             _ => Step::Wait,
         };

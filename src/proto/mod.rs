@@ -230,13 +230,17 @@ pub struct Ctx<'a, S> {
     pub open: bool,
     /// An outgoing connection not established yet (output is queued until it is).
     pub connecting: bool,
+    /// In `on_eof`: the transport cannot vouch that the stream ended where the peer
+    /// meant it to (TLS without close_notify), so a body delimited by the close may
+    /// be cut short.
+    pub truncated: bool,
     fx: &'a mut Effects,
 }
 
 impl<'a, S> Ctx<'a, S> {
     #[allow(clippy::too_many_arguments)]
     pub fn new(id: ConnId, recv: &'a mut RecvBuf, sendq: &'a mut SendQueue, pool: &'a mut BufPool, opts: &'a Options, shared: &'a mut S, open: bool, connecting: bool, fx: &'a mut Effects) -> Ctx<'a, S> {
-        Ctx { id, recv, sendq, pool, opts, shared, open, connecting, fx }
+        Ctx { id, recv, sendq, pool, opts, shared, open, connecting, truncated: false, fx }
     }
 
     /// The same context with the shared state narrowed to one protocol's part (the
@@ -251,6 +255,7 @@ impl<'a, S> Ctx<'a, S> {
             shared: part(&mut *self.shared),
             open: self.open,
             connecting: self.connecting,
+            truncated: self.truncated,
             fx: &mut *self.fx,
         }
     }

@@ -91,6 +91,9 @@ impl Flags {
     pub(crate) const NO_LINGER: u16 = 1 << 12;
     /// TCP_NODELAY is set on the socket.
     pub(crate) const NODELAY: u16 = 1 << 13;
+    /// Outgoing and TCP-connected, but the transport's handshake (TLS) is still
+    /// going: CONNECT and `on_connected` wait for it.
+    pub(crate) const AWAIT_HANDSHAKE: u16 = 1 << 14;
 
     pub fn has(self, f: u16) -> bool {
         self.0 & f != 0

@@ -222,7 +222,13 @@ fn arm_deadline<P: Stack>(c: &mut Conn<P>, timers: &mut Timers<P>, opts: &Option
     if !c.is_live() || c.is_listener() {
         return;
     }
-    if let Some(at) = c.proto.deadline(opts) {
+    // A transport handshake under way bounds the wait too (its timeout).
+    let handshake = c.transport().and_then(|t| t.handshake_deadline());
+    let due = match (c.proto.deadline(opts), handshake) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    };
+    if let Some(at) = due {
         if c.timer_at.is_none_or(|t| t > at) {
             let newly = c.timer_at.is_none();
             let at = at.max(Instant::now());

@@ -95,13 +95,29 @@ impl<P: Stack> Reactor<P> {
             return None;
         }
         let nodelay = proto.nodelay_at_accept() && stream.set_nodelay(true).is_ok();
-        let mut conn = Conn::new(Sock::Stream(Transport::plain(stream)), Phase::Open, proto, handler, user);
+        let handshake = Duration::from_millis(inner.opts.tls_handshake_timeout_ms);
+        let transport = match inner.security.get(&lid) {
+            None => Transport::plain(stream),
+            Some(sec) => match Transport::new(stream, sec, handshake) {
+                Ok(t) => t,
+                Err(e) => {
+                    tern_log!(Level::Error, "TLS for connection from {addr}: {e}");
+                    return None;
+                }
+            },
+        };
+        let deadline = transport.handshake_deadline();
+        let mut conn = Conn::new(Sock::Stream(transport), Phase::Open, proto, handler, user);
         conn.flags.set(Flags::ACCEPTED);
         if nodelay {
             conn.flags.set(Flags::NODELAY);
         }
         inner.conns.insert(id, conn);
         inner.accepted += 1;
+        if deadline.is_some() {
+            // A peer that never finishes its handshake is closed at this deadline.
+            inner.set_conn_timer(id, deadline);
+        }
         Some(id)
     }
 
@@ -114,11 +130,21 @@ impl<P: Stack> Reactor<P> {
                 let max = c.proto.recv_limit(&inner.opts);
                 c.flags.clear(Flags::READ_MORE);
                 let stop = Flags::CLOSE_DELIVERED | Flags::CLOSE_NOW | Flags::READ_PAUSED | Flags::LENT | Flags::PEER_EOF;
-                if c.flags.has(stop) || !matches!(c.phase, Phase::Open | Phase::Lingering) {
+                let Sock::Stream(t) = &mut c.sock else { return };
+                // A connection closed during its TLS handshake still reads until the
+                // handshake is done: what it queued can only go out after it.
+                let handshaking = c.phase == Phase::Draining && t.handshaking();
+                if c.flags.has(stop) || !(matches!(c.phase, Phase::Open | Phase::Lingering) || handshaking) {
                     return;
                 }
-                let Sock::Stream(t) = &mut c.sock else { return };
                 let r = t.read(&mut c.recv, &mut inner.pool, max);
+                // A TLS read may leave records to answer (handshake, alerts) and may
+                // finish the handshake an outgoing connection waits for.
+                let flush = t.wants_flush();
+                let connected = c.flags.has(Flags::AWAIT_HANDSHAKE) && !t.handshaking();
+                if connected {
+                    c.flags.clear(Flags::AWAIT_HANDSHAKE);
+                }
                 if c.phase == Phase::Lingering {
                     // Our side is done: input only tells us when the peer is too.
                     c.recv.clear(&mut inner.pool);
@@ -126,11 +152,19 @@ impl<P: Stack> Reactor<P> {
                 if matches!(r, Ok(ReadOutcome::Full)) {
                     c.flags.set(Flags::READ_PAUSED);
                 }
-                (r, c.phase, c.flags.has(Flags::PEER_HUP))
+                let out = (r, c.phase, c.flags.has(Flags::PEER_HUP));
+                if flush || connected {
+                    inner.schedule(id, Flags::DIRTY);
+                }
+                if connected {
+                    drop(guard);
+                    self.handshake_done(id);
+                }
+                out
             };
             match outcome {
-                (Ok(ReadOutcome::Data { filled, .. }), phase, hup) => {
-                    if phase == Phase::Open {
+                (Ok(ReadOutcome::Data { n, filled }), phase, hup) => {
+                    if phase == Phase::Open && n > 0 {
                         self.drive_input(id);
                     }
                     if !filled && !hup {
@@ -206,21 +240,31 @@ impl<P: Stack> Reactor<P> {
         };
         match result {
             Ok(()) => {
-                {
+                let handshake = {
                     let mut guard = self.inner.borrow_mut();
                     let inner = &mut *guard;
                     let Some(c) = inner.conns.get_mut(&id) else { return };
                     c.phase = Phase::Open;
+                    let mut handshake = None;
                     if let Some(t) = c.transport() {
                         let _ = t.set_nodelay();
+                        handshake = t.handshake_deadline();
                     }
                     c.flags.set(Flags::NODELAY);
+                    if handshake.is_some() {
+                        c.flags.set(Flags::AWAIT_HANDSHAKE);
+                    }
                     inner.connecting.remove(&id);
-                    inner.set_conn_timer(id, None);
+                    inner.security.remove(&id);
+                    // While a handshake goes on, the timer is its deadline.
+                    inner.set_conn_timer(id, handshake);
                     inner.schedule(id, Flags::DIRTY);
+                    handshake
+                };
+                if handshake.is_none() {
+                    self.emit(id, &Event::Connect);
+                    self.drive(id, |p, cx| p.on_connected(cx));
                 }
-                self.emit(id, &Event::Connect);
-                self.drive(id, |p, cx| p.on_connected(cx));
             }
             Err(e) => {
                 self.drop_socket(id);
@@ -230,6 +274,15 @@ impl<P: Stack> Reactor<P> {
     }
 }
 
+impl<P: Stack> Reactor<P> {
+    /// An outgoing connection's transport handshake is done: it is connected now.
+    fn handshake_done(&self, id: ConnId) {
+        self.emit(id, &Event::Connect);
+        self.drive(id, |p, cx| p.on_connected(cx));
+    }
+}
+
 fn is_out_of_resources(e: &io::Error) -> bool {
     matches!(e.raw_os_error(), Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM))
 }
+

@@ -48,12 +48,15 @@ impl<P: Stack> Reactor<P> {
     /// The peer will send nothing more. What is queued still goes out; the protocol
     /// decides how the connection ends.
     pub(super) fn peer_eof(&self, id: ConnId) {
-        let phase = self.with_conn_mut(id, |c| {
+        let state = self.with_conn_mut(id, |c| {
             c.flags.set(Flags::PEER_EOF);
-            c.phase
+            (c.phase, c.transport().is_some_and(|t| t.truncated()))
         });
-        match phase {
-            Ok(Phase::Open) => self.drive(id, |p, cx| p.on_eof(cx)),
+        match state {
+            Ok((Phase::Open, truncated)) => self.drive(id, move |p, cx| {
+                cx.truncated = truncated;
+                p.on_eof(cx)
+            }),
             Ok(_) => {
                 let _ = self.close_now(id);
             }
@@ -72,6 +75,11 @@ impl<P: Stack> Reactor<P> {
             return;
         }
         c.phase = Phase::Lingering;
+        // Everything was written: over TLS, the peer learns that this is the real end
+        // (not a truncation) before the FIN.
+        if let Some(t) = c.transport() {
+            t.close_notify();
+        }
         if c.flags.has(Flags::NO_LINGER) && c.recv.is_empty() {
             // The peer said it sends nothing more (or already closed): a plain close
             // sends the FIN after the response, as nginx does; the shutdown, wait and
@@ -109,6 +117,7 @@ impl<P: Stack> Reactor<P> {
             let error = c.close_error.take();
             inner.set_conn_timer(id, None);
             inner.connecting.remove(&id);
+            inner.security.remove(&id);
             if accepted {
                 inner.accepted -= 1;
             }

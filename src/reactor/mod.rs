@@ -44,6 +44,7 @@ use crate::error::{Error, Result};
 use crate::net::resolver::Resolver;
 use crate::options::{Opt, Options};
 use crate::proto::{ConnId, Stack};
+use crate::transport::Security;
 use conn::Conn;
 use ids::IdMap;
 use mio::{Events, Poll, Token, Waker};
@@ -85,6 +86,9 @@ pub(crate) struct Inner<P: Stack> {
     resolver: Resolver,
     /// Addresses still to try, per outgoing connection not connected yet.
     connecting: IdMap<Vec<SocketAddr>>,
+    /// How the streams of TLS listeners and of outgoing TLS connections not
+    /// connected yet are wrapped (absent: plain).
+    security: IdMap<Security>,
     /// Accepted connections alive (the ones MAX_CONNS bounds).
     accepted: usize,
     /// During a READ handler: bytes it may still consume.
@@ -149,6 +153,7 @@ impl<P: Stack> Reactor<P> {
                 waker,
                 resolver,
                 connecting: IdMap::default(),
+                security: IdMap::default(),
                 accepted: 0,
                 read_left: 0,
                 switches: Vec::new(),

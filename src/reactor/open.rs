@@ -7,7 +7,7 @@ use super::Reactor;
 use crate::error::{Error, Failure, Result};
 use crate::net::url::Target;
 use crate::proto::{ConnId, Stack};
-use crate::transport::Transport;
+use crate::transport::{Security, Transport};
 use mio::{Interest, Token};
 use std::io;
 use std::net::SocketAddr;
@@ -18,6 +18,11 @@ impl<P: Stack> Reactor<P> {
     /// Listens on `addr`; accepted connections speak what `proto.accepts()` says and
     /// inherit `handler` and `user`. OPEN is delivered at the next poll.
     pub fn listen_addr(&self, addr: SocketAddr, proto: P, handler: Rc<dyn Handler<P>>, user: usize) -> Result<ConnId> {
+        self.listen_secured(addr, proto, Security::Plain, handler, user)
+    }
+
+    /// `listen_addr` whose accepted streams are wrapped as `sec` says (TLS).
+    pub fn listen_secured(&self, addr: SocketAddr, proto: P, sec: Security, handler: Rc<dyn Handler<P>>, user: usize) -> Result<ConnId> {
         self.check_may_open()?;
         let mut listener = mio::net::TcpListener::bind(addr).map_err(|e| {
             crate::tern_log!(crate::log::Level::Error, "listen on {addr}: {e}");
@@ -30,6 +35,9 @@ impl<P: Stack> Reactor<P> {
         let id = inner.alloc_id();
         inner.poll.registry().register(&mut listener, Token(id as usize), Interest::READABLE)?;
         inner.conns.insert(id, Conn::new(Sock::Listener(listener), Phase::Open, proto, handler, user));
+        if !matches!(sec, Security::Plain) {
+            inner.security.insert(id, sec);
+        }
         inner.schedule(id, 0);
         Ok(id)
     }
@@ -38,11 +46,20 @@ impl<P: Stack> Reactor<P> {
     /// the attempt is bounded by CONNECT_TIMEOUT_MS. Events: OPEN, then CONNECT, or
     /// ERROR and CLOSE. What is queued before CONNECT is sent after it.
     pub fn connect_target(&self, target: Target, proto: P, handler: Rc<dyn Handler<P>>, user: usize) -> Result<ConnId> {
+        self.connect_secured(target, proto, Security::Plain, handler, user)
+    }
+
+    /// `connect_target` over a stream wrapped as `sec` says (TLS): CONNECT comes
+    /// once the handshake is done, within TLS_HANDSHAKE_TIMEOUT_MS of the TCP connect.
+    pub fn connect_secured(&self, target: Target, proto: P, sec: Security, handler: Rc<dyn Handler<P>>, user: usize) -> Result<ConnId> {
         self.check_may_open()?;
         let id = {
             let mut inner = self.inner.borrow_mut();
             let id = inner.alloc_id();
             inner.conns.insert(id, Conn::new(Sock::None, Phase::Connecting, proto, handler, user));
+            if !matches!(sec, Security::Plain) {
+                inner.security.insert(id, sec);
+            }
             let deadline = Instant::now() + Duration::from_millis(inner.opts.connect_timeout_ms);
             inner.set_conn_timer(id, Some(deadline));
             let addrs = match &target {
@@ -80,13 +97,21 @@ impl<P: Stack> Reactor<P> {
             };
             match mio::net::TcpStream::connect(addr) {
                 Ok(mut s) => {
-                    let mut inner = self.inner.borrow_mut();
+                    let mut guard = self.inner.borrow_mut();
+                    let inner = &mut *guard;
                     match inner.poll.registry().register(&mut s, Token(id as usize), Interest::READABLE | Interest::WRITABLE) {
                         Ok(()) => {
-                            if let Some(c) = inner.conns.get_mut(&id) {
-                                c.sock = Sock::Stream(Transport::plain(s));
+                            let sec = inner.security.get(&id).cloned().unwrap_or_default();
+                            let handshake = Duration::from_millis(inner.opts.tls_handshake_timeout_ms);
+                            match Transport::new(s, &sec, handshake) {
+                                Ok(t) => {
+                                    if let Some(c) = inner.conns.get_mut(&id) {
+                                        c.sock = Sock::Stream(t);
+                                    }
+                                    return;
+                                }
+                                Err(e) => last = Some(e),
                             }
-                            return;
                         }
                         Err(e) => last = Some(e),
                     }

@@ -200,9 +200,10 @@ impl<P: Stack> Reactor<P> {
     /// A connection's timer fired (its `timer_at` is already cleared): what it meant
     /// follows from the phase the connection is in.
     fn on_conn_timer(&self, id: ConnId) {
-        let Ok((phase, listener)) = self.with_conn(id, |c| (c.phase, c.is_listener())) else { return };
+        let Ok((phase, listener, handshake_over)) = self.with_conn_mut(id, |c| (c.phase, c.is_listener(), handshake_expired(c))) else { return };
         match phase {
             Phase::Connecting => self.fail(id, Failure::new(Error::TimedOut, "connect timed out")),
+            Phase::Open if handshake_over => self.fail(id, Failure::new(Error::TimedOut, "TLS handshake timed out")),
             Phase::Open if listener => self.accept_ready(id),
             Phase::Open => self.drive(id, |p, cx| if cx.open { p.on_timer(cx) } else { Step::Wait }),
             Phase::Draining => self.fail(id, Failure::new(Error::TimedOut, "close timed out with data unsent")),
@@ -212,6 +213,12 @@ impl<P: Stack> Reactor<P> {
             Phase::Closed => {}
         }
     }
+}
+
+/// Whether the connection's transport handshake is still going past its deadline.
+fn handshake_expired<P: Stack>(c: &mut super::conn::Conn<P>) -> bool {
+    let due = c.transport().and_then(|t| t.handshake_deadline());
+    due.is_some_and(|at| at <= Instant::now())
 }
 
 impl<P: Stack> Inner<P> {

@@ -4,7 +4,7 @@
 //! Each finds the connection's protocol state through the reactor and hands the work
 //! to the protocol.
 
-use super::{Accepts, AnyPosted, AnyProto, AnyShared};
+use super::{tls, Accepts, AnyPosted, AnyProto, AnyShared};
 use crate::bytes::Bytes;
 use crate::error::{Error, Result};
 use crate::http::client::ClientConn;
@@ -24,50 +24,62 @@ use std::rc::Rc;
 
 impl Reactor<AnyProto> {
     /// Listens on `tcp://ADDR:PORT` (an IP literal or "localhost"; a path or a query
-    /// is `Invalid`). OPEN is delivered at the next poll; accepted connections
+    /// is `Invalid`), or over TLS on `tls://ADDR:PORT`. OPEN is delivered at the next
+    /// poll; accepted connections
     /// inherit `handler` and `user` and get READ events.
     pub fn listen(&self, url: &str, handler: Rc<dyn Handler<AnyProto>>, user: usize) -> Result<ConnId> {
         self.listen_scheme(url, "tcp", 0, Accepts::Raw, handler, user)
     }
 
-    /// Listens on `http://ADDR:PORT`: accepted connections speak HTTP/1.1 and their
-    /// handler gets HTTP events instead of READ.
+    /// Listens on `http://ADDR:PORT` (or `https://`, over TLS; `ws://` and `wss://`
+    /// mean the same): accepted connections speak HTTP/1.1 and their handler gets
+    /// HTTP events instead of READ.
     pub fn http_listen(&self, url: &str, handler: Rc<dyn Handler<AnyProto>>, user: usize) -> Result<ConnId> {
         self.listen_scheme(url, "http", 80, Accepts::Http, handler, user)
     }
 
     fn listen_scheme(&self, url: &str, scheme: &str, default_port: u16, accepts: Accepts, handler: Rc<dyn Handler<AnyProto>>, user: usize) -> Result<ConnId> {
         let u = Url::parse(url, default_port)?;
-        if u.scheme != scheme || (scheme == "tcp" && !u.bare()) {
+        let (plain, _) = tls::plain_scheme(u.scheme);
+        if (plain != scheme && !(scheme == "http" && plain == "ws")) || (scheme == "tcp" && !u.bare()) {
             return Err(Error::Invalid);
         }
+        let u = Url::parse(url, tls::default_port(u.scheme, default_port))?;
         let Target::Addr(a) = u.target() else { return Err(Error::Invalid) };
-        self.listen_addr(a, AnyProto::Listener(accepts), handler, user)
+        let sec = self.listen_security(&u)?;
+        self.listen_secured(a, AnyProto::Listener(accepts), sec, handler, user)
     }
 
-    /// Connects to `tcp://HOST:PORT` (a path or a query means nothing to TCP:
-    /// `Invalid`). Names are resolved on a helper thread; the attempt is bounded by
-    /// CONNECT_TIMEOUT_MS. Events: OPEN, then CONNECT, or ERROR and CLOSE. Data sent
-    /// before CONNECT is queued.
+    /// Connects to `tcp://HOST:PORT` (or `tls://HOST:PORT`: CONNECT once the TLS
+    /// handshake is done; a path or a query means nothing to TCP: `Invalid`). Names
+    /// are resolved on a helper thread; the attempt is bounded by CONNECT_TIMEOUT_MS.
+    /// Events: OPEN, then CONNECT, or ERROR and CLOSE. Data sent before CONNECT is
+    /// queued.
     pub fn connect(&self, url: &str, handler: Rc<dyn Handler<AnyProto>>, user: usize) -> Result<ConnId> {
         let u = Url::parse(url, 0)?;
-        if u.scheme != "tcp" || !u.bare() {
+        if tls::plain_scheme(u.scheme).0 != "tcp" || !u.bare() {
             return Err(Error::Invalid);
         }
-        self.connect_target(u.target(), AnyProto::Raw(Raw), handler, user)
+        let sec = self.connect_security(&u)?;
+        self.connect_secured(u.target(), AnyProto::Raw(Raw), sec, handler, user)
     }
 
-    /// Connects to `http://HOST[:PORT]`; then `http_request` sends requests and each
-    /// response arrives as an HTTP message (with its status). OPEN and CONNECT (or
-    /// ERROR) come as for `connect`; requests made before CONNECT are queued.
+    /// Connects to `http://HOST[:PORT]` (or `https://HOST[:PORT]`, port 443 by
+    /// default, the server's certificate checked for HOST); then `http_request` sends
+    /// requests and each response arrives as an HTTP message (with its status). OPEN
+    /// and CONNECT (or ERROR) come as for `connect`; requests made before CONNECT are
+    /// queued.
     pub fn http_connect(&self, url: &str, handler: Rc<dyn Handler<AnyProto>>, user: usize) -> Result<ConnId> {
-        let u = Url::parse(url, 80)?;
-        if u.scheme != "http" {
+        let scheme = Url::parse(url, 80)?.scheme;
+        if tls::plain_scheme(scheme).0 != "http" {
             return Err(Error::Invalid);
         }
-        let host: Box<str> = if u.port == 80 { u.host.into() } else { format!("{}:{}", u.host, u.port).into() };
+        let port = tls::default_port(scheme, 80);
+        let u = Url::parse(url, port)?;
+        let host: Box<str> = if u.port == port { u.host.into() } else { format!("{}:{}", u.host, u.port).into() };
         let client = ClientConn::new(host);
-        self.connect_target(u.target(), AnyProto::HttpClient(Box::new(client)), handler, user)
+        let sec = self.connect_security(&u)?;
+        self.connect_secured(u.target(), AnyProto::HttpClient(Box::new(client)), sec, handler, user)
     }
 
     /// Sends one request on an HTTP client connection (see `ClientConn::request`).

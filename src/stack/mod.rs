@@ -9,6 +9,7 @@
 //! C ABI.
 
 mod api;
+mod tls;
 mod ws;
 
 use crate::buf::recv_buf::RecvBuf;
@@ -54,6 +55,8 @@ pub struct AnyShared {
     pub raw: (),
     pub http: crate::http::Shared,
     pub ws: crate::ws::Shared,
+    /// Not a protocol's: the TLS configurations of what the manager opens.
+    pub tls: tls::TlsDefaults,
 }
 
 /// What remotes keep of the protocols' state.

@@ -2,7 +2,7 @@
 //! connections, sending and closing, topics, and the remotes' WebSocket posts. Each
 //! finds the connection's protocol state and hands the work to `ws::WsConn`.
 
-use super::{AnyPosted, AnyProto, AnyShared};
+use super::{tls, AnyPosted, AnyProto, AnyShared};
 use crate::bytes::Bytes;
 use crate::error::{Error, Result};
 use crate::http::fields;
@@ -70,18 +70,20 @@ impl Reactor<AnyProto> {
         Err(Error::Invalid)
     }
 
-    /// Connects to `ws://HOST[:PORT]/PATH[?QUERY]` (port 80 by default; names
-    /// resolved off the loop thread). Events: OPEN, CONNECT, then WS_OPEN with the
+    /// Connects to `ws://HOST[:PORT]/PATH[?QUERY]` (port 80 by default; `wss://`
+    /// over TLS, port 443 by default; names resolved off the loop thread). Events: OPEN, CONNECT, then WS_OPEN with the
     /// server's 101 once the handshake checks out; a refused or invalid handshake, or
     /// none within WS_HANDSHAKE_TIMEOUT_MS, is ERROR then CLOSE.
     pub fn ws_connect(&self, url: &str, handler: Rc<dyn Handler<AnyProto>>, user: usize) -> Result<ConnId> {
-        let u = Url::parse(url, 80)?;
-        if u.scheme != "ws" || !u.path.starts_with('/') || u.path.bytes().any(|b| !b.is_ascii_graphic()) {
+        let port = tls::default_port(Url::parse(url, 80)?.scheme, 80);
+        let u = Url::parse(url, port)?;
+        if tls::plain_scheme(u.scheme).0 != "ws" || !u.path.starts_with('/') || u.path.bytes().any(|b| !b.is_ascii_graphic()) {
             return Err(Error::Invalid);
         }
-        let host = if u.port == 80 { u.host.to_string() } else if u.host.contains(':') { format!("[{}]:{}", u.host, u.port) } else { format!("{}:{}", u.host, u.port) };
+        let host = if u.port == port { u.host.to_string() } else if u.host.contains(':') { format!("[{}]:{}", u.host, u.port) } else { format!("{}:{}", u.host, u.port) };
         let (conn, request) = WsConn::client(&self.options(), &host, u.path, &[])?;
-        let id = self.connect_target(u.target(), AnyProto::Ws(Box::new(conn)), handler, user)?;
+        let sec = self.connect_security(&u)?;
+        let id = self.connect_secured(u.target(), AnyProto::Ws(Box::new(conn)), sec, handler, user)?;
         self.with_proto(id, |_, cx| {
             cx.sendq.push_copy(&request, cx.pool);
             cx.flush();
