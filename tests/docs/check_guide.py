@@ -5,16 +5,31 @@
 2. The limits table lists every TERN_OPT_* of tern.h, with the default of
    src/options.rs (Options::default), in the unit the table states.
 3. Every ```c block that starts with #include is a whole program: it is compiled with
-   -Wall -Wextra -Werror and linked against libtern (not run: they are servers).
+   -Wall -Wextra -Werror and linked against libtern.
+4. Each recipe program runs and does what the guide says, on 127.0.0.1 with real
+   clients (http.client, websockets, ssl): the JSON API answers from its workers and
+   stops on SIGINT with status 0; the proxy in front of it forwards two requests on one
+   connection; the static site serves its files and its prefix; the WebSocket program
+   pushes ticks and echoes a chat line to everyone; the TLS one answers over https with
+   a certificate the client verifies.
 
-usage: check_guide.py SOURCE_DIR CC LIBTERN_SO WORK_DIR
+usage: check_guide.py SOURCE_DIR CC LIBTERN_SO WORK_DIR [strict|lenient]
+(lenient: without python3's websockets or the openssl command, the WebSocket or TLS
+recipe is built but not run, and that is said; strict, as in CI, it is a failure.)
 """
+import http.client
 import os
 import re
+import signal
+import socket
+import ssl
 import subprocess
 import sys
+import tempfile
+import time
 
 src, cc, lib, work = sys.argv[1:5]
+strict = (sys.argv[5:6] == ["strict"]) or os.environ.get("CI", "").lower() in ("true", "1", "yes")
 guide = open(os.path.join(src, "docs/guide.md"), encoding="utf-8").read()
 header = open(os.path.join(src, "include/tern.h"), encoding="utf-8").read()
 options_rs = open(os.path.join(src, "src/options.rs"), encoding="utf-8").read()
@@ -75,6 +90,173 @@ for i, text in enumerate(programs, 1):
         failures.append(f"program {i} of the guide does not build:\n{r.stderr}")
     else:
         print(f"program {i} of the guide builds ({text.count(chr(10))} lines)")
+
+# --- 4. run them ---------------------------------------------------------------------------
+def missing_tool(why):
+    if strict:
+        failures.append(why + " (strict: a failure, not a skip)")
+    else:
+        print(f"NOT RUN: {why}")
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start(exe, *args):
+    """Starts a recipe; returns (process, port) once it accepts connections."""
+    port = free_port()
+    url_args = [a.replace("PORT", str(port)) for a in args]
+    env = dict(os.environ, LD_LIBRARY_PATH=libdir)
+    proc = subprocess.Popen([exe, *url_args], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), 0.2).close()
+            return proc, port
+        except OSError:
+            if proc.poll() is not None:
+                break
+            time.sleep(0.05)
+    proc.kill()
+    raise RuntimeError(f"{os.path.basename(exe)} {' '.join(url_args)} did not start: {proc.stdout.read()!r}")
+
+
+def get(port, path, conn=None, headers=None):
+    c = conn or http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    c.request("GET", path, headers=headers or {})
+    r = c.getresponse()
+    return r.status, r.getheader("Content-Type"), r.read().decode()
+
+
+def expect(what, got, want):
+    if got != want:
+        failures.append(f"{what}: got {got!r}, expected {want!r}")
+
+
+def by_marker(marker):
+    for i, text in enumerate(programs, 1):
+        if marker in text:
+            return os.path.join(work, f"guide_{i}")
+    failures.append(f"no recipe program contains {marker!r}")
+    return None
+
+
+def run_json_and_proxy():
+    exe, proxy_exe = by_marker("/api/square"), by_marker("on_backend")
+    if not exe or not proxy_exe:
+        return
+    api, port = start(exe, "http://127.0.0.1:PORT")
+    try:
+        expect("JSON API /api/square?n=12", get(port, "/api/square?n=12"),
+               (200, "application/json", '{"square":144}\n'))
+        expect("JSON API, Connection: close (deferred)", get(port, "/api/square?n=3", headers={"Connection": "close"}),
+               (200, "application/json", '{"square":9}\n'))
+        expect("JSON API /nope", get(port, "/nope")[0], 404)
+        expect("JSON API without n", get(port, "/api/square")[0], 400)
+        proxy, pport = start(proxy_exe, "http://127.0.0.1:PORT", f"http://127.0.0.1:{port}")
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", pport, timeout=10)
+            for n in (5, 7):  # two requests, one front connection, one backend connection
+                expect(f"proxy /api/square?n={n}", get(pport, f"/api/square?n={n}", conn),
+                       (200, "application/json", '{"square":%d}\n' % (n * n)))
+            expect("proxy /nope", get(pport, "/nope")[0], 404)
+        finally:
+            proxy.kill()
+            proxy.wait()
+        api.send_signal(signal.SIGINT)
+        expect("JSON API exit status after SIGINT", api.wait(timeout=15), 0)
+    finally:
+        if api.poll() is None:
+            api.kill()
+            api.wait()
+
+
+def run_static():
+    exe = by_marker("serve_prefix")
+    if not exe:
+        return
+    with tempfile.TemporaryDirectory() as d:
+        site, assets = os.path.join(d, "site"), os.path.join(d, "assets")
+        os.makedirs(os.path.join(site, "docs"))
+        os.makedirs(assets)
+        with open(os.path.join(site, "index.html"), "w") as f:
+            f.write("<h1>home</h1>\n")
+        with open(os.path.join(site, "docs", "a.txt"), "w") as f:
+            f.write("a\n")
+        with open(os.path.join(assets, "app.css"), "w") as f:
+            f.write("body{}\n")
+        proc, port = start(exe, site, assets, "http://127.0.0.1:PORT")
+        try:
+            expect("static /", get(port, "/")[::2], (200, "<h1>home</h1>\n"))
+            status, ctype, body = get(port, "/assets/app.css")
+            expect("static /assets/app.css", (status, ctype.split(";")[0], body), (200, "text/css", "body{}\n"))
+            expect("static /health", get(port, "/health")[::2], (200, "ok\n"))
+            status, _, listing = get(port, "/docs/")
+            expect("static /docs/ (listing on)", (status, "a.txt" in listing), (200, True))
+            expect("static /../x", get(port, "/%2e%2e/x")[0], 400)
+        finally:
+            proc.kill()
+            proc.wait()
+
+
+def run_ws():
+    exe = by_marker("ticker")
+    if not exe:
+        return
+    try:
+        from websockets.sync.client import connect
+    except ImportError:
+        missing_tool("the WebSocket recipe needs python3's websockets module (pip install websockets)")
+        return
+    proc, port = start(exe, "http://127.0.0.1:PORT")
+    try:
+        with connect(f"ws://127.0.0.1:{port}/ws", open_timeout=5) as a, connect(f"ws://127.0.0.1:{port}/ws") as b:
+            first = a.recv(timeout=5)
+            expect("WebSocket push: a tick", first.startswith('{"tick":'), True)
+            a.send("hello from the guide")
+            for who in (a, b):  # published to everyone on "chat", the sender too
+                seen = [who.recv(timeout=5) for _ in range(4)]
+                expect("WebSocket chat line reaches every subscriber", "hello from the guide" in seen, True)
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def run_tls():
+    exe = by_marker("tern_tls_config_new_server")
+    if not exe:
+        return
+    sys.path.insert(0, os.path.join(src, "tests", "clients"))
+    import tls_certs  # noqa: E402 (the TLS tests' certificates, made with openssl)
+
+    with tempfile.TemporaryDirectory() as d:
+        try:
+            ca = tls_certs.Ca(d, "ca")
+            cert, key = ca.leaf("srv", ["127.0.0.1"])
+        except (OSError, subprocess.CalledProcessError) as e:
+            missing_tool(f"the TLS recipe needs the openssl command to make a certificate: {e}")
+            return
+        proc, port = start(exe, cert, key, "https://127.0.0.1:PORT")
+        try:
+            ctx = ssl.create_default_context(cafile=ca.cert)
+            c = http.client.HTTPSConnection("127.0.0.1", port, timeout=10, context=ctx)
+            expect("TLS recipe over https, verified", get(port, "/", c)[::2], (200, "secure hello\n"))
+        finally:
+            proc.kill()
+            proc.wait()
+
+
+if not any("does not build" in f for f in failures):
+    for run in (run_json_and_proxy, run_static, run_ws, run_tls):
+        before = len(failures)
+        try:
+            run()
+        except Exception as e:  # a recipe that hangs or dies is a failure, with its reason
+            failures.append(f"{run.__name__}: {type(e).__name__}: {e}")
+        print(f"{run.__name__}: {'ok' if len(failures) == before else 'FAILED'}")
 
 print(f"checked {len(re.findall(r'(?:tern|TERN)_', guide))} names, {len(table)} options, {len(programs)} programs")
 for f in failures:
