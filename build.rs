@@ -1,4 +1,5 @@
-//! Generates `include/tern.h` from the `extern "C"` items under `src/ffi/`.
+//! Generates `include/tern.h` from the `extern "C"` items under `src/ffi/`, one
+//! section per concept (tools/header_sections.rs).
 //!
 //! The header is committed: the `header_fresh` test fails when a build changes it,
 //! so a stale header can never ship. The file is only rewritten when its content
@@ -8,10 +9,14 @@
 
 use std::path::PathBuf;
 
+#[path = "tools/header_sections.rs"]
+mod header_sections;
+
 fn main() {
     let crate_dir = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
     println!("cargo:rerun-if-changed=src");
     println!("cargo:rerun-if-changed=cbindgen.toml");
+    println!("cargo:rerun-if-changed=tools/header_sections.rs");
     // An edited or deleted header is written again by the next build.
     println!("cargo:rerun-if-changed=include/tern.h");
 
@@ -24,7 +29,9 @@ fn main() {
         Ok(bindings) => {
             let mut out = Vec::new();
             bindings.write(&mut out);
-            out
+            // cbindgen orders by kind; the header is read by concept (see that file).
+            let text = String::from_utf8(out).expect("cbindgen writes UTF-8");
+            header_sections::sectioned(&text, &crate_dir.join("src").join("ffi")).into_bytes()
         }
         Err(e) => {
             eprintln!("error: cbindgen could not generate include/tern.h from src/ffi/: {e}");

@@ -30,6 +30,26 @@
  * stop. */
 
 
+/* Sections, in reading order: Errors; Version; Logging; Buffers: tern_bytes;
+ * Manager and its options; Connections and events; Timers; Remotes: other threads;
+ * HTTP messages; HTTP server; HTTP client; Static files; WebSocket; TLS;
+ * Fetch (HTTP requests with a keep-alive pool). */
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* =============================================================================
+ * Errors
+ *
+ * Every call that acts returns TERN_OK (0) or one of the negative codes below; every
+ * call that creates a handle, an id or a token returns NULL, 0 or {0,0} on failure, and
+ * then tern_last_error() gives the code and tern_last_os_error() the errno behind it
+ * (thread-local, like errno: set on failure, left alone on success). Inside
+ * TERN_EV_ERROR, tern_conn_error() and tern_conn_os_error() say what failed. All the
+ * codes are here, in one place; tern_strerror() names each.
+ * ============================================================================= */
+
 /**
  * Success.
  */
@@ -125,6 +145,36 @@
 #define TERN_EREDIRECTS -31
 
 /**
+ * A static, NUL-terminated description of a status code ("success" for TERN_OK,
+ * "unknown error" for codes tern does not define). Any thread.
+ */
+const char *tern_strerror(int code);
+
+/**
+ * Why the last call on this thread that returns a handle, an id or a token failed
+ * (NULL, 0, {0,0}): a TERN_E* code; 0 if none failed yet. Like errno, it is set
+ * when such a call fails and left alone when one succeeds: read it right after the
+ * failed call, not after a success. Calls that return a status code return the code
+ * itself and leave this alone. Thread-local; any thread.
+ */
+int tern_last_error(void);
+
+/**
+ * The OS error number (errno: EADDRINUSE, EACCES, EMFILE, ...) behind the failure
+ * tern_last_error reports, or 0 when that failure had none (a bad argument, a
+ * closed manager) or nothing failed yet. Set and left alone like tern_last_error.
+ * Thread-local; any thread.
+ */
+int tern_last_os_error(void);
+
+/* =============================================================================
+ * Version
+ *
+ * The header's version and the library's: compare them to detect a header/library
+ * mismatch. The soname (libtern.so.MAJOR) changes only with an incompatible ABI.
+ * ============================================================================= */
+
+/**
  * Major version: an incompatible ABI change bumps it (and the soname, libtern.so.MAJOR).
  */
 #define TERN_VERSION_MAJOR 0
@@ -138,6 +188,18 @@
  * Patch version: fixes only.
  */
 #define TERN_VERSION_PATCH 0
+
+/**
+ * The library's version, "MAJOR.MINOR.PATCH", as a static string. Any thread.
+ */
+const char *tern_version(void);
+
+/* =============================================================================
+ * Logging
+ *
+ * Process-wide: a level and a sink (stderr by default). tern logs limits it enforces,
+ * connections it refuses and misuse it detects; it never aborts.
+ * ============================================================================= */
 
 /**
  * Logging off.
@@ -163,6 +225,104 @@
  * Everything, including each connection's errors.
  */
 #define TERN_LOG_DEBUG 4
+
+/**
+ * Receives one NUL-terminated log line (valid for the call) on any thread.
+ */
+typedef void (*tern_log_fn)(int level, const char *msg, void *ud);
+
+/**
+ * Sets the process-wide log level (TERN_LOG_*) and sink: `fn(level, msg, ud)`, or
+ * stderr when `fn` is NULL. The sink may be called from any thread, and must not
+ * call tern_log_set itself. Any thread.
+ */
+void tern_log_set(int level, tern_log_fn fn, void *ud);
+
+/* =============================================================================
+ * Buffers: tern_bytes
+ *
+ * An immutable, reference-counted byte buffer, usable from any thread. The whole
+ * ownership rule: every argument named `take` consumes one reference, whatever the call
+ * returns, success or error. tern_bytes_wrap hands your own memory over without copying;
+ * its free function runs exactly once, after the last byte was written on every
+ * connection it was queued on, or when it was discarded.
+ * ============================================================================= */
+
+/**
+ * An immutable, reference-counted byte buffer. Every function argument named `take`
+ * consumes one reference, whatever the call returns.
+ */
+typedef struct tern_bytes tern_bytes;
+
+/**
+ * Called exactly once with the `ctx`, `data` and `len` given to tern_bytes_wrap,
+ * when the last reference is gone; on any thread.
+ */
+typedef void (*tern_free_fn)(void *ctx, void *data, size_t len);
+
+/**
+ * A new buffer holding a copy of `len` bytes at `data` (NULL allowed when `len` is
+ * 0). The caller owns the returned reference. NULL on error (tern_last_error).
+ * Any thread.
+ */
+tern_bytes *tern_bytes_copy(const void *data, size_t len);
+
+/**
+ * Wraps `len` bytes at `data` without copying. tern owns them from now on:
+ * `fn(ctx, data, len)` (if not NULL) runs exactly once, on whichever thread drops
+ * the last reference: after every byte was written on every connection the buffer
+ * was queued on, or when it was discarded. Never before. The memory must stay
+ * unchanged until then. On NULL (bad arguments) nothing was taken and `fn` is not
+ * called. Any thread.
+ */
+tern_bytes *tern_bytes_wrap(void *data, size_t len, tern_free_fn fn, void *ctx);
+
+/**
+ * A new zero-filled buffer of `len` bytes; `*data_out` (if not NULL) receives a
+ * pointer through which the caller may fill it until it first shares it or hands it
+ * to tern. The caller owns the returned reference. Any thread.
+ */
+tern_bytes *tern_bytes_alloc(size_t len, void **data_out);
+
+/**
+ * One more reference to the same bytes (returns `b`; NULL for NULL). Each
+ * reference is released once: by tern_bytes_release or by handing it to a `take`
+ * argument. Any thread.
+ */
+tern_bytes *tern_bytes_share(tern_bytes *b);
+
+/**
+ * Drops one reference that was never handed to tern. NULL is ignored. May run the
+ * free callback (on this thread) if it was the last. Any thread.
+ */
+void tern_bytes_release(tern_bytes *b);
+
+/**
+ * The first byte of the buffer (valid while you hold a reference). Any thread.
+ */
+const void *tern_bytes_data(const tern_bytes *b);
+
+/**
+ * The buffer's length in bytes (0 for NULL). Any thread.
+ */
+size_t tern_bytes_len(const tern_bytes *b);
+
+/**
+ * How many tern_bytes buffers are alive in the process: a leak check for tests
+ * (compare before and after). Any thread.
+ */
+uint64_t tern_bytes_live(void);
+
+/* =============================================================================
+ * Manager and its options
+ *
+ * A tern_mgr is one event loop and every connection on it. It belongs to the thread
+ * that calls tern_mgr_poll (the loop thread); every callback runs there, inside
+ * tern_mgr_poll (or inside tern_mgr_free, for the final CLOSE events). The TERN_OPT_*
+ * limits and switches are per manager, each with a safe default; tern_mgr_set refuses
+ * values that would mean "unbounded". Stop with tern_mgr_shutdown (graceful) and
+ * tern_mgr_free (hard).
+ * ============================================================================= */
 
 /**
  * A keep-alive connection with no request in flight closes after this long (ms).
@@ -335,6 +495,88 @@
 #define TERN_OPT_DNS_TTL_MS 45
 
 /**
+ * An event loop and every connection on it (a handle). It belongs to the thread
+ * that polls it; other threads use a tern_remote.
+ */
+typedef struct tern_mgr tern_mgr;
+
+/**
+ * A new manager with default options, or NULL (tern_last_error). The thread that
+ * will poll it owns it; it may be created on another thread and handed over before
+ * the first poll.
+ */
+tern_mgr *tern_mgr_new(void);
+
+/**
+ * Sets an option (TERN_OPT_*). Values must be positive: TERN_EINVAL for an unknown
+ * option or a bad value, TERN_EPROTO for TERN_OPT_MAX_POSTED after the first
+ * tern_mgr_remote. Loop thread.
+ */
+int tern_mgr_set(tern_mgr *m, int option, int64_t value);
+
+/**
+ * One loop iteration: waits at most `timeout_ms` (forever if negative; returns
+ * sooner on events), then runs the callbacks for what happened, the messages posted
+ * by remotes and the timers due. Returns the number of callbacks run, or a TERN_E*
+ * code: TERN_EPROTO when called from inside a callback (never a deadlock);
+ * TERN_ECLOSED after tern_mgr_shutdown once every connection is closed (from the
+ * iteration that closed the last one on): the manager has shut down; call
+ * tern_mgr_free. Loop thread.
+ */
+int tern_mgr_poll(tern_mgr *m, int timeout_ms);
+
+/**
+ * Shuts the manager down gracefully; tern_mgr_poll does the work and returns
+ * TERN_ECLOSED when it is done. At once: listeners close (new connections are
+ * refused; their TERN_EV_CLOSE comes at the next poll) and tern_listen and
+ * tern_connect fail with TERN_ECLOSED. Then, while the loop keeps polling: idle
+ * keep-alive HTTP connections close; HTTP requests already read are answered
+ * (deferred ones too: messages posted by remotes are still handled) and each
+ * connection closes after the answer to the last request it has read, as after
+ * `Connection: close`; HTTP client connections close once the responses they
+ * await are in (tern_http_request then returns TERN_ECLOSED); WebSocket
+ * connections send what was posted to them before, then a close frame with 1001
+ * (going away), and close once the peer answers it (or after
+ * TERN_OPT_WS_CLOSE_TIMEOUT_MS, with TERN_EV_ERROR); raw connections close
+ * gracefully, as tern_close (what is queued is written). After `timeout_ms`
+ * whatever is still open is closed hard: TERN_EV_ERROR "shutdown timed out"
+ * (tern_conn_error: TERN_ETIMEDOUT), then TERN_EV_CLOSE; only a connection already
+ * done writing and waiting for its peer's FIN closes without the ERROR. Remotes
+ * work until the manager is done (then they return TERN_ECLOSED); timers fire
+ * until then and never after (they keep no manager alive). tern_mgr_free
+ * stays the hard stop, at any point. Returns TERN_OK (a second call only brings
+ * the deadline forward), TERN_EINVAL for a negative timeout, TERN_ECLOSED once
+ * the manager is done. Runs no callback itself. Loop thread (inside a callback
+ * too).
+ */
+int tern_mgr_shutdown(tern_mgr *m, int timeout_ms);
+
+/**
+ * Frees the manager: every connection gets its TERN_EV_CLOSE (inside this call),
+ * every queued and posted buffer is released, posted tern_remote_call functions
+ * still run, helper threads are joined. Remotes stay valid (their calls return
+ * TERN_ECLOSED) until freed with tern_remote_free. NULL is ignored. Called from
+ * inside a callback it does nothing (and logs an error). Loop thread.
+ */
+void tern_mgr_free(tern_mgr *m);
+
+/**
+ * Connections alive in the manager (listeners included), for leak checks.
+ * Loop thread.
+ */
+size_t tern_mgr_conn_count(const tern_mgr *m);
+
+/* =============================================================================
+ * Connections and events
+ *
+ * A tern_conn is a listener, an accepted connection or an outgoing one, valid from its
+ * creation until its TERN_EV_CLOSE handler returns; its id (never reused) reaches it
+ * later or from other threads. Every connection that got TERN_EV_OPEN gets exactly one
+ * TERN_EV_CLOSE, last, on every path. The handler gets the events below with their
+ * ev_data, valid during the call only. Loop thread, unless a comment says otherwise.
+ * ============================================================================= */
+
+/**
  * Something failed; ev_data is a `const char *` message (tern_conn_error and
  * tern_conn_os_error say what it was). TERN_EV_CLOSE follows.
  */
@@ -430,164 +672,10 @@
 #define TERN_EV_HTTP_BODY 15
 
 /**
- * A text message (UTF-8).
- */
-#define TERN_WS_TEXT 1
-
-/**
- * A binary message.
- */
-#define TERN_WS_BINARY 2
-
-/**
- * A close frame.
- */
-#define TERN_WS_CLOSE 8
-
-/**
- * A ping.
- */
-#define TERN_WS_PING 9
-
-/**
- * A pong.
- */
-#define TERN_WS_PONG 10
-
-/**
- * Repeat every `ms` instead of firing once.
- */
-#define TERN_TIMER_REPEAT 1
-
-/**
- * Fire at the next poll as well (then every `ms` with TERN_TIMER_REPEAT).
- */
-#define TERN_TIMER_RUN_NOW 2
-
-/**
- * Streamed responses (TERN_FETCH_STREAM): the head; `resp` has the status and the
- * fields (tern_http_status, tern_http_header, ...), valid during the call.
- */
-#define TERN_FETCH_HEAD 1
-
-/**
- * Streamed responses: `data` is the next piece of the body (de-chunked), valid
- * during the call.
- */
-#define TERN_FETCH_BODY 2
-
-/**
- * Streamed request bodies (TERN_FETCH_STREAM_BODY): everything written so far
- * went to the kernel (write more now).
- */
-#define TERN_FETCH_DRAIN 3
-
-/**
- * The end, exactly once, last, whatever happened. `code` TERN_OK: `resp` is the
- * response (its body whole, or empty when streamed). Otherwise `resp` is NULL,
- * `code` says why (TERN_ECONNREFUSED, TERN_ECONNRESET, TERN_ENAME, TERN_ETIMEDOUT,
- * TERN_EPROTO for an answer that is not valid HTTP, TERN_ETLS, TERN_EFULL for a
- * body past TERN_FETCH_MAX_SIZE or a full wait queue, TERN_EREDIRECTS,
- * TERN_ECANCELED, TERN_ECLOSED when the connection closed early or the manager
- * was freed) and `data` is a reason to show a person.
- */
-#define TERN_FETCH_DONE 4
-
-/**
- * Keys of the `opts` list (pairs of int64_t key, value, ended by a key of 0).
- * The connection must be established within this long (ms; default: the
- * manager's TERN_OPT_CONNECT_TIMEOUT_MS).
- */
-#define TERN_FETCH_CONNECT_TIMEOUT_MS 1
-
-/**
- * The response head must come within this long of the request going out, and each
- * body piece within this long of the one before (ms; default: none).
- */
-#define TERN_FETCH_RESPONSE_TIMEOUT_MS 2
-
-/**
- * The whole fetch must be done within this long (ms; default: none).
- */
-#define TERN_FETCH_TIMEOUT_MS 3
-
-/**
- * Follow at most this many redirects (301, 302, 303, 307, 308 with a Location;
- * 303, and 301/302 after a POST, become a GET without body); one more ends the
- * fetch with TERN_EREDIRECTS. 0 (default): redirects are responses like others.
- */
-#define TERN_FETCH_FOLLOW 4
-
-/**
- * The largest body collected (bytes; default TERN_OPT_MAX_BODY_BYTES); a larger
- * one ends the fetch with TERN_EFULL. Streamed bodies have no such bound.
- */
-#define TERN_FETCH_MAX_SIZE 5
-
-/**
- * 1: deliver TERN_FETCH_HEAD, then TERN_FETCH_BODY pieces as they arrive, then
- * TERN_FETCH_DONE (memory: one receive buffer, whatever the body's size).
- */
-#define TERN_FETCH_STREAM 6
-
-/**
- * 1: the request body follows in pieces (tern_fetch_write, then tern_fetch_end),
- * sent chunked unless `headers` has a Content-Length; `take` must be NULL. Such a
- * request is never retried and its redirects are not followed.
- */
-#define TERN_FETCH_STREAM_BODY 7
-
-/**
- * An immutable, reference-counted byte buffer. Every function argument named `take`
- * consumes one reference, whatever the call returns.
- */
-typedef struct tern_bytes tern_bytes;
-
-/**
  * A connection: a listener, an accepted connection or an outgoing one (a handle,
  * valid from its creation until its TERN_EV_CLOSE handler returns).
  */
 typedef struct tern_conn tern_conn;
-
-/**
- * A parsed HTTP request (or response, client side): ev_data of TERN_EV_HTTP_MSG,
- * valid only during that event. Copy what you need before returning.
- */
-typedef struct tern_http_msg tern_http_msg;
-
-/**
- * An event loop and every connection on it (a handle). It belongs to the thread
- * that polls it; other threads use a tern_remote.
- */
-typedef struct tern_mgr tern_mgr;
-
-/**
- * A thread-safe handle to post to one manager (a handle; free it with
- * tern_remote_free). Stays valid after the manager is freed: calls then return
- * TERN_ECLOSED.
- */
-typedef struct tern_remote tern_remote;
-
-/**
- * A TLS configuration (a reference-counted handle): a server's certificates and
- * keys, or a client's trust anchors, plus ALPN, cipher suites and tickets. Filled
- * in with tern_tls_config_* calls, then given to managers with tern_mgr_set_tls;
- * from its first use on it is frozen (further changes return TERN_EPROTO). One
- * configuration may serve many listeners and managers, on any thread; each holds
- * its own reference. Every function here may be called from any thread.
- */
-typedef struct tern_tls_config tern_tls_config;
-
-/**
- * Called exactly once with the `ctx`, `data` and `len` given to tern_bytes_wrap,
- * when the last reference is gone; on any thread.
- */
-typedef void (*tern_free_fn)(void *ctx, void *data, size_t len);
-
-/**
- * Receives one NUL-terminated log line (valid for the call) on any thread.
- */
-typedef void (*tern_log_fn)(int level, const char *msg, void *ud);
 
 /**
  * A connection's event handler: runs on the loop thread, inside tern_mgr_poll (or
@@ -601,221 +689,12 @@ typedef void (*tern_handler)(tern_conn *c, int ev, void *ev_data, void *user);
 typedef uint64_t tern_conn_id;
 
 /**
- * A timer callback: runs on the loop thread inside tern_mgr_poll.
- */
-typedef void (*tern_timer_fn)(void *user);
-
-/**
- * A function run on the loop thread by tern_remote_call.
- */
-typedef void (*tern_call_fn)(tern_mgr *m, void *user);
-
-/**
  * A borrowed byte range, not NUL-terminated; absent values are {NULL, 0}.
  */
 typedef struct {
   const char *ptr;
   size_t len;
 } tern_str;
-
-/**
- * One part of a multipart/form-data body.
- */
-typedef struct {
-  tern_str name;
-  tern_str filename;
-  tern_str content_type;
-  tern_str body;
-} tern_http_part;
-
-/**
- * Names one request for a deferred answer: the connection id and the request's
- * position on it. A plain value: copy it to any thread.
- */
-typedef struct {
-  uint64_t conn;
-  uint64_t seq;
-} tern_http_token;
-
-/**
- * Identifies a fetch; unique in the process, never reused; 0 means none.
- */
-typedef uint64_t tern_fetch_id;
-
-/**
- * A fetch's callback (see TERN_FETCH_HEAD, _BODY, _DRAIN, _DONE): runs on the
- * loop thread, inside tern_mgr_poll (or tern_mgr_free). It may start, cancel or
- * write to fetches.
- */
-typedef void (*tern_fetch_fn)(tern_mgr *m, tern_fetch_id id, int ev, int code, const tern_http_msg *resp, tern_str data, void *user);
-
-/**
- * ev_data of TERN_EV_WS_MSG (a whole text or binary message) and TERN_EV_WS_CTL (a
- * ping, pong or close from the peer, already answered; a close's data is its 2-byte
- * code and its reason, as received). `data` is valid during the event only.
- */
-typedef struct {
-  int op;
-  tern_str data;
-} tern_ws_msg;
-
-#ifdef __cplusplus
-extern "C" {
-#endif // __cplusplus
-
-/**
- * A static, NUL-terminated description of a status code ("success" for TERN_OK,
- * "unknown error" for codes tern does not define). Any thread.
- */
-const char *tern_strerror(int code);
-
-/**
- * Why the last call on this thread that returns a handle, an id or a token failed
- * (NULL, 0, {0,0}): a TERN_E* code; 0 if none failed yet. Like errno, it is set
- * when such a call fails and left alone when one succeeds: read it right after the
- * failed call, not after a success. Calls that return a status code return the code
- * itself and leave this alone. Thread-local; any thread.
- */
-int tern_last_error(void);
-
-/**
- * The OS error number (errno: EADDRINUSE, EACCES, EMFILE, ...) behind the failure
- * tern_last_error reports, or 0 when that failure had none (a bad argument, a
- * closed manager) or nothing failed yet. Set and left alone like tern_last_error.
- * Thread-local; any thread.
- */
-int tern_last_os_error(void);
-
-/**
- * The library's version, "MAJOR.MINOR.PATCH", as a static string. Any thread.
- */
-const char *tern_version(void);
-
-/**
- * A new buffer holding a copy of `len` bytes at `data` (NULL allowed when `len` is
- * 0). The caller owns the returned reference. NULL on error (tern_last_error).
- * Any thread.
- */
-tern_bytes *tern_bytes_copy(const void *data, size_t len);
-
-/**
- * Wraps `len` bytes at `data` without copying. tern owns them from now on:
- * `fn(ctx, data, len)` (if not NULL) runs exactly once, on whichever thread drops
- * the last reference: after every byte was written on every connection the buffer
- * was queued on, or when it was discarded. Never before. The memory must stay
- * unchanged until then. On NULL (bad arguments) nothing was taken and `fn` is not
- * called. Any thread.
- */
-tern_bytes *tern_bytes_wrap(void *data, size_t len, tern_free_fn fn, void *ctx);
-
-/**
- * A new zero-filled buffer of `len` bytes; `*data_out` (if not NULL) receives a
- * pointer through which the caller may fill it until it first shares it or hands it
- * to tern. The caller owns the returned reference. Any thread.
- */
-tern_bytes *tern_bytes_alloc(size_t len, void **data_out);
-
-/**
- * One more reference to the same bytes (returns `b`; NULL for NULL). Each
- * reference is released once: by tern_bytes_release or by handing it to a `take`
- * argument. Any thread.
- */
-tern_bytes *tern_bytes_share(tern_bytes *b);
-
-/**
- * Drops one reference that was never handed to tern. NULL is ignored. May run the
- * free callback (on this thread) if it was the last. Any thread.
- */
-void tern_bytes_release(tern_bytes *b);
-
-/**
- * The first byte of the buffer (valid while you hold a reference). Any thread.
- */
-const void *tern_bytes_data(const tern_bytes *b);
-
-/**
- * The buffer's length in bytes (0 for NULL). Any thread.
- */
-size_t tern_bytes_len(const tern_bytes *b);
-
-/**
- * How many tern_bytes buffers are alive in the process: a leak check for tests
- * (compare before and after). Any thread.
- */
-uint64_t tern_bytes_live(void);
-
-/**
- * Sets the process-wide log level (TERN_LOG_*) and sink: `fn(level, msg, ud)`, or
- * stderr when `fn` is NULL. The sink may be called from any thread, and must not
- * call tern_log_set itself. Any thread.
- */
-void tern_log_set(int level, tern_log_fn fn, void *ud);
-
-/**
- * A new manager with default options, or NULL (tern_last_error). The thread that
- * will poll it owns it; it may be created on another thread and handed over before
- * the first poll.
- */
-tern_mgr *tern_mgr_new(void);
-
-/**
- * Sets an option (TERN_OPT_*). Values must be positive: TERN_EINVAL for an unknown
- * option or a bad value, TERN_EPROTO for TERN_OPT_MAX_POSTED after the first
- * tern_mgr_remote. Loop thread.
- */
-int tern_mgr_set(tern_mgr *m, int option, int64_t value);
-
-/**
- * One loop iteration: waits at most `timeout_ms` (forever if negative; returns
- * sooner on events), then runs the callbacks for what happened, the messages posted
- * by remotes and the timers due. Returns the number of callbacks run, or a TERN_E*
- * code: TERN_EPROTO when called from inside a callback (never a deadlock);
- * TERN_ECLOSED after tern_mgr_shutdown once every connection is closed (from the
- * iteration that closed the last one on): the manager has shut down; call
- * tern_mgr_free. Loop thread.
- */
-int tern_mgr_poll(tern_mgr *m, int timeout_ms);
-
-/**
- * Shuts the manager down gracefully; tern_mgr_poll does the work and returns
- * TERN_ECLOSED when it is done. At once: listeners close (new connections are
- * refused; their TERN_EV_CLOSE comes at the next poll) and tern_listen and
- * tern_connect fail with TERN_ECLOSED. Then, while the loop keeps polling: idle
- * keep-alive HTTP connections close; HTTP requests already read are answered
- * (deferred ones too: messages posted by remotes are still handled) and each
- * connection closes after the answer to the last request it has read, as after
- * `Connection: close`; HTTP client connections close once the responses they
- * await are in (tern_http_request then returns TERN_ECLOSED); WebSocket
- * connections send what was posted to them before, then a close frame with 1001
- * (going away), and close once the peer answers it (or after
- * TERN_OPT_WS_CLOSE_TIMEOUT_MS, with TERN_EV_ERROR); raw connections close
- * gracefully, as tern_close (what is queued is written). After `timeout_ms`
- * whatever is still open is closed hard: TERN_EV_ERROR "shutdown timed out"
- * (tern_conn_error: TERN_ETIMEDOUT), then TERN_EV_CLOSE; only a connection already
- * done writing and waiting for its peer's FIN closes without the ERROR. Remotes
- * work until the manager is done (then they return TERN_ECLOSED); timers fire
- * until then and never after (they keep no manager alive). tern_mgr_free
- * stays the hard stop, at any point. Returns TERN_OK (a second call only brings
- * the deadline forward), TERN_EINVAL for a negative timeout, TERN_ECLOSED once
- * the manager is done. Runs no callback itself. Loop thread (inside a callback
- * too).
- */
-int tern_mgr_shutdown(tern_mgr *m, int timeout_ms);
-
-/**
- * Frees the manager: every connection gets its TERN_EV_CLOSE (inside this call),
- * every queued and posted buffer is released, posted tern_remote_call functions
- * still run, helper threads are joined. Remotes stay valid (their calls return
- * TERN_ECLOSED) until freed with tern_remote_free. NULL is ignored. Called from
- * inside a callback it does nothing (and logs an error). Loop thread.
- */
-void tern_mgr_free(tern_mgr *m);
-
-/**
- * Connections alive in the manager (listeners included), for leak checks.
- * Loop thread.
- */
-size_t tern_mgr_conn_count(const tern_mgr *m);
 
 /**
  * Listens on `url` ("tcp://127.0.0.1:8000"; port 0 picks a free one, see
@@ -941,179 +820,27 @@ int tern_conn_error(const tern_conn *c);
  */
 int tern_conn_os_error(const tern_conn *c);
 
-/**
- * Inside TERN_EV_HTTP_MSG for `h`: answers the WebSocket upgrade request with 101
- * (plus the extra `headers`, lines each ending in "\r\n", or NULL: e.g. the chosen
- * `Sec-WebSocket-Protocol`) and makes the connection speak WebSocket once the
- * handler returns; its next event is TERN_EV_WS_OPEN (ev_data: this request). The
- * handshake is checked: GET over HTTP/1.1, `Upgrade: websocket`, a Connection token
- * `upgrade`, `Sec-WebSocket-Version: 13` (else 426 with `Sec-WebSocket-Version: 13`)
- * and a 16-byte base64 `Sec-WebSocket-Key` (else 400): a bad one is answered by
- * tern, the connection closes after that answer, and this returns TERN_EINVAL. With
- * TERN_OPT_WS_DEFLATE, permessage-deflate is agreed when the client offers it.
- * Bytes the client sent after the request are its first frames. TERN_EPROTO if `h`
- * is not the oldest unanswered request, or others were read after it. Loop thread.
- */
-int tern_ws_upgrade(tern_conn *c, const tern_http_msg *h, const char *headers);
+/* =============================================================================
+ * Timers
+ *
+ * Callbacks on the loop thread after a delay, once or repeated, cancelled by id.
+ * Timers keep no manager alive: after a completed shutdown they never fire.
+ * ============================================================================= */
 
 /**
- * Connects to a WebSocket server at `url` ("ws://host[:port]/path?query", port 80
- * by default; names resolved off the loop thread). Events: OPEN, CONNECT, then
- * TERN_EV_WS_OPEN (ev_data: the server's 101 as a `tern_http_msg *`) once its
- * handshake checks out (status, Upgrade, Connection, the accept value); a refused or
- * invalid answer, or none within TERN_OPT_WS_HANDSHAKE_TIMEOUT_MS, is TERN_EV_ERROR
- * then TERN_EV_CLOSE. With TERN_OPT_WS_CLIENT_DEFLATE it offers permessage-deflate.
- * Messages may be sent from TERN_EV_WS_OPEN on. NULL on a bad URL (TERN_EINVAL).
- * Loop thread.
+ * Repeat every `ms` instead of firing once.
  */
-tern_conn *tern_ws_connect(tern_mgr *m, const char *url, tern_handler fn, void *user);
+#define TERN_TIMER_REPEAT 1
 
 /**
- * Sends a copy of `len` bytes at `data` as one message (TERN_WS_TEXT: must be
- * UTF-8; TERN_WS_BINARY) or control frame (TERN_WS_PING, TERN_WS_PONG: at most 125
- * bytes; TERN_WS_CLOSE: a 2-byte code and a reason, or nothing: as tern_ws_close).
- * TERN_EINVAL for a bad op or payload, TERN_EPROTO on a connection that is not (yet)
- * a WebSocket, TERN_ECLOSED once a close was sent or received, TERN_EFULL past
- * TERN_OPT_MAX_SEND_QUEUE (the connection is then closed with TERN_EV_ERROR).
- * Loop thread.
+ * Fire at the next poll as well (then every `ms` with TERN_TIMER_REPEAT).
  */
-int tern_ws_send(tern_conn *c, int op, const void *data, size_t len);
+#define TERN_TIMER_RUN_NOW 2
 
 /**
- * Like tern_ws_send with the payload in `take` (consumed whatever this returns): a
- * server sends it without copying (the frame header is separate), so one buffer
- * shared (tern_bytes_share) across many connections is never copied per
- * connection; its free callback runs once every connection wrote it or dropped it.
- * Loop thread.
+ * A timer callback: runs on the loop thread inside tern_mgr_poll.
  */
-int tern_ws_send_bytes(tern_conn *c, int op, tern_bytes *take);
-
-/**
- * Starts the closing handshake: queues a close frame with `code` (0: none) and
- * `reason` (NULL: none; cut to fit a control frame), waits at most
- * TERN_OPT_WS_CLOSE_TIMEOUT_MS for the peer's close, then the connection closes
- * (a server closes TCP first); TERN_EV_CLOSE follows. TERN_EINVAL for a code that
- * may not be sent (1005, 1006, 1015, unassigned ones). Closing twice is fine.
- * Loop thread.
- */
-int tern_ws_close(tern_conn *c, int code, const char *reason);
-
-/**
- * Adds WebSocket connection `c` to `topic` (a NUL-terminated name, copied), so that
- * tern_ws_publish and tern_remote_ws_publish reach it; it leaves by itself when it
- * closes. Subscribing twice is fine. TERN_EFULL past 64 topics per connection.
- * Loop thread.
- */
-int tern_ws_subscribe(tern_conn *c, const char *topic);
-
-/**
- * Takes `c` out of `topic`: TERN_OK, or TERN_ENOTFOUND if it was not in it.
- * Loop thread.
- */
-int tern_ws_unsubscribe(tern_conn *c, const char *topic);
-
-/**
- * Sends `take` (consumed) as one message with opcode `op` (TERN_WS_TEXT or
- * TERN_WS_BINARY) to every subscriber of `topic`: one frame, queued by reference on
- * every connection. Returns how many subscribers it was queued to (0 if none), or a
- * TERN_E* code. A subscriber whose queue passes TERN_OPT_MAX_SEND_QUEUE is closed
- * with TERN_EV_ERROR; the others are unaffected. Loop thread (from other threads:
- * tern_remote_ws_publish).
- */
-int tern_ws_publish(tern_mgr *m, const char *topic, int op, tern_bytes *take);
-
-/**
- * A new, empty server configuration (the caller owns one reference): add at least
- * one certificate. Defaults: TLS 1.2 and 1.3, ALPN "http/1.1", session tickets on,
- * no client certificates requested. NULL only on a caught internal error.
- */
-tern_tls_config *tern_tls_config_new_server(void);
-
-/**
- * A new client configuration (the caller owns one reference). Defaults: servers
- * are verified against the system's trust store (unless CA certificates are added)
- * and must be valid for the host name of the URL (sent as SNI); ALPN "http/1.1".
- */
-tern_tls_config *tern_tls_config_new_client(void);
-
-/**
- * One more reference to the same configuration (returns `cfg`; NULL for NULL).
- */
-tern_tls_config *tern_tls_config_share(tern_tls_config *cfg);
-
-/**
- * Drops one reference; the configuration goes with the last one (listeners and
- * managers using it hold their own). NULL is ignored.
- */
-void tern_tls_config_release(tern_tls_config *cfg);
-
-/**
- * Server: adds the certificate chain in the PEM file `cert_path` (end-entity
- * certificate first, then intermediates) with the private key in the PEM file
- * `key_path` (PKCS#8, RSA or EC). The first certificate added is the default; a
- * client that names a host (SNI) gets the first one valid for that name.
- * TERN_ETLS if the PEM is unusable or the key does not match, TERN_EIO if a file
- * cannot be read, TERN_EPROTO on a client or frozen configuration.
- */
-int tern_tls_config_add_cert_file(tern_tls_config *cfg, const char *cert_path, const char *key_path);
-
-/**
- * Like tern_tls_config_add_cert_file, with the PEM text in memory (copied).
- */
-int tern_tls_config_add_cert_pem(tern_tls_config *cfg, const void *cert, size_t cert_len, const void *key, size_t key_len);
-
-/**
- * Client: trusts the CA certificates in the PEM file `path`; once any is added,
- * the system's store is no longer used. TERN_ETLS, TERN_EIO, TERN_EPROTO as above.
- */
-int tern_tls_config_add_ca_file(tern_tls_config *cfg, const char *path);
-
-/**
- * Like tern_tls_config_add_ca_file, with the PEM text in memory (copied).
- */
-int tern_tls_config_add_ca_pem(tern_tls_config *cfg, const void *pem, size_t len);
-
-/**
- * The ALPN protocols, comma-separated in preference order ("h2,http/1.1"; "" for
- * none): offered by a client, the only ones a server accepts from clients that
- * offer any (default "http/1.1").
- */
-int tern_tls_config_set_alpn(tern_tls_config *cfg, const char *protocols);
-
-/**
- * The cipher suites allowed, separated by ':' or ',', by IANA name
- * ("TLS_AES_128_GCM_SHA256", "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256") or rustls
- * name ("TLS13_AES_128_GCM_SHA256"). TERN_ETLS for an unknown name.
- */
-int tern_tls_config_set_ciphersuites(tern_tls_config *cfg, const char *suites);
-
-/**
- * Server: session resumption tickets on (1, the default) or off (0).
- */
-int tern_tls_config_set_tickets(tern_tls_config *cfg, int on);
-
-/**
- * Client, FOR TESTS ONLY: accepts any server certificate, whoever signed it and
- * whatever name it is for. Anyone on the path can then read and change the
- * traffic. Logged as a warning.
- */
-int tern_tls_config_dangerous_skip_verify_for_tests(tern_tls_config *cfg);
-
-/**
- * Why the last failed call on `cfg` failed ("private key PEM: no items found"),
- * or NULL. Valid until the next call on `cfg`.
- */
-const char *tern_tls_config_error(const tern_tls_config *cfg);
-
-/**
- * Makes `cfg` this manager's server configuration (a server config: for the
- * https://, wss:// and tls:// listeners opened after this call) or its client one
- * (for https://, wss:// and tls:// connections opened after it; without one they
- * use the system's trust store). The manager holds its own reference; `cfg` is
- * frozen. TERN_ETLS if it cannot be used (a server configuration without
- * certificate; a client one with no trust anchor). Loop thread.
- */
-int tern_mgr_set_tls(tern_mgr *m, const tern_tls_config *cfg);
+typedef void (*tern_timer_fn)(void *user);
 
 /**
  * Calls `fn(user)` after `ms` milliseconds (flags: TERN_TIMER_REPEAT,
@@ -1128,6 +855,27 @@ uint64_t tern_timer_add(tern_mgr *m, uint64_t ms, int flags, tern_timer_fn fn, v
  * (one-shot). Loop thread.
  */
 int tern_timer_cancel(tern_mgr *m, uint64_t id);
+
+/* =============================================================================
+ * Remotes: other threads
+ *
+ * The only way other threads reach a manager. Every tern_remote_* call is safe from
+ * any thread, never blocks on the loop (it queues a message and wakes the loop), keeps
+ * order per remote and connection, returns TERN_EFULL past TERN_OPT_MAX_POSTED and
+ * TERN_ECLOSED once the manager is gone; a remote stays safe to call after that.
+ * ============================================================================= */
+
+/**
+ * A thread-safe handle to post to one manager (a handle; free it with
+ * tern_remote_free). Stays valid after the manager is freed: calls then return
+ * TERN_ECLOSED.
+ */
+typedef struct tern_remote tern_remote;
+
+/**
+ * A function run on the loop thread by tern_remote_call.
+ */
+typedef void (*tern_call_fn)(tern_mgr *m, void *user);
 
 /**
  * A new remote for this manager; the caller owns it (tern_remote_free). NULL if the
@@ -1195,43 +943,30 @@ int tern_remote_close(tern_remote *r, tern_conn_id id);
  */
 int tern_remote_call(tern_remote *r, tern_call_fn fn, void *user);
 
-/**
- * Listens for HTTP/1.1 on `url` ("http://127.0.0.1:8000"; port 0 picks one).
- * Each complete request arrives as TERN_EV_HTTP_MSG (body decoded); answer it with
- * tern_http_reply / begin-write-end, or tern_http_defer it to another thread. A
- * request neither answered nor deferred stays pending until answered on the loop
- * thread or until TERN_OPT_DEFER_TIMEOUT_MS (then 503 and close). Malformed
- * requests are answered by tern (400, 413, 414, 417, 431, 501, 505; 408 after
- * TERN_OPT_HEADER_TIMEOUT_MS) and cost only their connection. Loop thread.
- */
-tern_conn *tern_http_listen(tern_mgr *m, const char *url, tern_handler fn, void *user);
+/* =============================================================================
+ * HTTP messages
+ *
+ * A parsed request (server side) or response (client side): ev_data of TERN_EV_HTTP_MSG,
+ * valid during that event only. The accessors return borrowed tern_str views; the helpers
+ * decode query and form variables, glob-match paths, read Basic credentials and walk
+ * multipart bodies.
+ * ============================================================================= */
 
 /**
- * Connects to an HTTP/1.1 server at `url` ("http://HOST[:PORT]", port 80 by
- * default; names resolved off the loop thread). Events: OPEN, then CONNECT (or
- * ERROR and CLOSE); each response to tern_http_request arrives, in order, as
- * TERN_EV_HTTP_MSG (tern_http_status, headers, de-chunked body; interim 1xx are
- * skipped). A response not started within TERN_OPT_IDLE_TIMEOUT_MS of silence, a
- * head past TERN_OPT_MAX_HEADER_BYTES or a body past TERN_OPT_MAX_BODY_BYTES ends
- * the connection with TERN_EV_ERROR; so does a server that closes before answering
- * every request. A client and servers may share one manager. Loop thread.
+ * A parsed HTTP request (or response, client side): ev_data of TERN_EV_HTTP_MSG,
+ * valid only during that event. Copy what you need before returning.
  */
-tern_conn *tern_http_connect(tern_mgr *m, const char *url, tern_handler fn, void *user);
+typedef struct tern_http_msg tern_http_msg;
 
 /**
- * Sends a request on a tern_http_connect connection (queued if not connected
- * yet): `method` ("GET"), `target` ("/path?query"), extra `headers` (lines each
- * ending in "\r\n", or NULL; names are tokens, no CR, LF or NUL in values) and
- * `len` bytes of `body` (copied; NULL if len is 0). tern adds Host (a Host line in
- * `headers` replaces it) and, with a body (or for POST, PUT, PATCH), Content-Length:
- * tern frames the body, so a Content-Length in `headers` must equal `len` (it is
- * then written once, by tern) and a Transfer-Encoding is refused. Requests may be
- * pipelined: up to 64 awaiting their responses (TERN_EFULL past that). TERN_EINVAL
- * for a bad method, target or header block (nothing is sent), TERN_EPROTO on a
- * connection that is not an HTTP client, TERN_ECLOSED once it is closing (or the
- * manager shuts down). Loop thread.
+ * One part of a multipart/form-data body.
  */
-int tern_http_request(tern_conn *c, const char *method, const char *target, const char *headers, const void *body, size_t len);
+typedef struct {
+  tern_str name;
+  tern_str filename;
+  tern_str content_type;
+  tern_str body;
+} tern_http_part;
 
 /**
  * The request method ("GET"). Loop thread, during the event.
@@ -1276,44 +1011,6 @@ size_t tern_http_header_count(const tern_http_msg *h);
 int tern_http_header_at(const tern_http_msg *h, size_t i, tern_str *name, tern_str *value);
 
 /**
- * Answers request `h` with the file its path names under `root_dir`: GET and HEAD
- * (405 otherwise), Content-Type by extension, `index.html` for a directory (301 to
- * add a missing trailing slash; 403 if there is no index), ETag and Last-Modified
- * with 304 for If-None-Match / If-Modified-Since, one Range (206, 416, If-Range),
- * and `NAME.gz` with Content-Encoding: gzip when the client accepts gzip. Paths that
- * try to leave the root (`..`, encoded dots or slashes, backslashes, NUL) get 400;
- * symlinks resolving outside the root get 403. The body goes from the file to the
- * socket with sendfile, in pieces, never through memory; the file stays open until
- * it is sent. Loop thread, inside TERN_EV_HTTP_MSG for `h`, like tern_http_reply.
- * Returns TERN_OK once an answer is queued (a 404 or 403 is an answer, not an
- * error); TERN_EINVAL for NULL or empty arguments; TERN_ECLOSED if the connection
- * is closing; TERN_EPROTO if the request is already answered or deferred.
- */
-int tern_http_serve_dir(tern_conn *c, const tern_http_msg *h, const char *root_dir);
-
-/**
- * tern_http_serve_dir for the part of the request's path under the URL `prefix`
- * ("/static": "/static/css/a.css" is served from `root_dir`/css/a.css, as nginx's
- * `location /static/ { alias root_dir/; }`). The path must start with `prefix` at a
- * segment boundary ("/static" matches "/static" and "/static/x", not "/staticx";
- * compared as sent, before percent-decoding; trailing slashes of `prefix` do not
- * count, and "/" or "" is no prefix): otherwise the answer is 404. A redirect to add
- * a directory's slash keeps the prefix ("/static" gets 301 to "/static/"). Returns
- * as tern_http_serve_dir; TERN_EINVAL also for a `prefix` that does not start with
- * '/'. `prefix` and `root_dir` are read during the call only. Loop thread, inside
- * TERN_EV_HTTP_MSG for `h`.
- */
-int tern_http_serve_prefix(tern_conn *c, const tern_http_msg *h, const char *prefix, const char *root_dir);
-
-/**
- * Answers request `h` with the file at `path`, whatever the request's path, with
- * everything tern_http_serve_dir does for a file (methods, types, validators,
- * ranges, `path.gz`); 404 if it does not exist, 403 if it is not a regular file.
- * Loop thread, inside TERN_EV_HTTP_MSG for `h`. Returns as tern_http_serve_dir.
- */
-int tern_http_serve_file(tern_conn *c, const tern_http_msg *h, const char *path);
-
-/**
  * Finds variable `name` in `buf` (a query string or an
  * application/x-www-form-urlencoded body), URL-decodes its value into `dst`
  * (NUL-terminated) and returns its length; TERN_ENOTFOUND if absent, TERN_EFULL if
@@ -1341,6 +1038,38 @@ int tern_http_basic_auth(const tern_http_msg *h, char *user, size_t user_len, ch
  * Loop thread, during the event.
  */
 size_t tern_http_next_multipart(const tern_http_msg *h, size_t offset, tern_http_part *part);
+
+/* =============================================================================
+ * HTTP server
+ *
+ * tern_http_listen delivers one TERN_EV_HTTP_MSG per complete request, pipelined
+ * requests in order. Answer on the loop thread (tern_http_reply, or begin/write/end to
+ * stream), or defer the request (tern_http_defer) and answer from any thread through a
+ * remote (tern_http_respond*): a deferred request keeps its connection and its place,
+ * whatever it said about Connection: close. tern owns the framing and refuses answers it
+ * cannot frame honestly; malformed requests are answered by tern and cost only their
+ * connection. Large bodies can be streamed in (TERN_OPT_HTTP_HEAD_EVENTS).
+ * ============================================================================= */
+
+/**
+ * Names one request for a deferred answer: the connection id and the request's
+ * position on it. A plain value: copy it to any thread.
+ */
+typedef struct {
+  uint64_t conn;
+  uint64_t seq;
+} tern_http_token;
+
+/**
+ * Listens for HTTP/1.1 on `url` ("http://127.0.0.1:8000"; port 0 picks one).
+ * Each complete request arrives as TERN_EV_HTTP_MSG (body decoded); answer it with
+ * tern_http_reply / begin-write-end, or tern_http_defer it to another thread. A
+ * request neither answered nor deferred stays pending until answered on the loop
+ * thread or until TERN_OPT_DEFER_TIMEOUT_MS (then 503 and close). Malformed
+ * requests are answered by tern (400, 413, 414, 417, 431, 501, 505; 408 after
+ * TERN_OPT_HEADER_TIMEOUT_MS) and cost only their connection. Loop thread.
+ */
+tern_conn *tern_http_listen(tern_mgr *m, const char *url, tern_handler fn, void *user);
 
 /**
  * Answers the oldest request on `c` that is neither answered nor deferred:
@@ -1455,6 +1184,425 @@ int tern_http_respond_write(tern_remote *r, tern_http_token t, tern_bytes *take)
  */
 int tern_http_respond_end(tern_remote *r, tern_http_token t);
 
+/* =============================================================================
+ * HTTP client
+ *
+ * tern_http_connect opens a client connection (names resolved off the loop);
+ * tern_http_request pipelines requests on it; each response arrives in order as
+ * TERN_EV_HTTP_MSG. Bounded by the same limits as the server; clients and servers may
+ * share a manager.
+ * ============================================================================= */
+
+/**
+ * Connects to an HTTP/1.1 server at `url` ("http://HOST[:PORT]", port 80 by
+ * default; names resolved off the loop thread). Events: OPEN, then CONNECT (or
+ * ERROR and CLOSE); each response to tern_http_request arrives, in order, as
+ * TERN_EV_HTTP_MSG (tern_http_status, headers, de-chunked body; interim 1xx are
+ * skipped). A response not started within TERN_OPT_IDLE_TIMEOUT_MS of silence, a
+ * head past TERN_OPT_MAX_HEADER_BYTES or a body past TERN_OPT_MAX_BODY_BYTES ends
+ * the connection with TERN_EV_ERROR; so does a server that closes before answering
+ * every request. A client and servers may share one manager. Loop thread.
+ */
+tern_conn *tern_http_connect(tern_mgr *m, const char *url, tern_handler fn, void *user);
+
+/**
+ * Sends a request on a tern_http_connect connection (queued if not connected
+ * yet): `method` ("GET"), `target` ("/path?query"), extra `headers` (lines each
+ * ending in "\r\n", or NULL; names are tokens, no CR, LF or NUL in values) and
+ * `len` bytes of `body` (copied; NULL if len is 0). tern adds Host (a Host line in
+ * `headers` replaces it) and, with a body (or for POST, PUT, PATCH), Content-Length:
+ * tern frames the body, so a Content-Length in `headers` must equal `len` (it is
+ * then written once, by tern) and a Transfer-Encoding is refused. Requests may be
+ * pipelined: up to 64 awaiting their responses (TERN_EFULL past that). TERN_EINVAL
+ * for a bad method, target or header block (nothing is sent), TERN_EPROTO on a
+ * connection that is not an HTTP client, TERN_ECLOSED once it is closing (or the
+ * manager shuts down). Loop thread.
+ */
+int tern_http_request(tern_conn *c, const char *method, const char *target, const char *headers, const void *body, size_t len);
+
+/* =============================================================================
+ * Static files
+ *
+ * Answers a request from a directory or a file: GET and HEAD, types by extension,
+ * index.html, ETag / Last-Modified and 304, one Range, NAME.gz when accepted, bodies sent
+ * with sendfile, never through memory. Paths that try to leave the root get 400, symlinks
+ * out of it 403 (TERN_OPT_FOLLOW_SYMLINKS_OUT, TERN_OPT_DIR_LISTING change that).
+ * ============================================================================= */
+
+/**
+ * Answers request `h` with the file its path names under `root_dir`: GET and HEAD
+ * (405 otherwise), Content-Type by extension, `index.html` for a directory (301 to
+ * add a missing trailing slash; 403 if there is no index), ETag and Last-Modified
+ * with 304 for If-None-Match / If-Modified-Since, one Range (206, 416, If-Range),
+ * and `NAME.gz` with Content-Encoding: gzip when the client accepts gzip. Paths that
+ * try to leave the root (`..`, encoded dots or slashes, backslashes, NUL) get 400;
+ * symlinks resolving outside the root get 403. The body goes from the file to the
+ * socket with sendfile, in pieces, never through memory; the file stays open until
+ * it is sent. Loop thread, inside TERN_EV_HTTP_MSG for `h`, like tern_http_reply.
+ * Returns TERN_OK once an answer is queued (a 404 or 403 is an answer, not an
+ * error); TERN_EINVAL for NULL or empty arguments; TERN_ECLOSED if the connection
+ * is closing; TERN_EPROTO if the request is already answered or deferred.
+ */
+int tern_http_serve_dir(tern_conn *c, const tern_http_msg *h, const char *root_dir);
+
+/**
+ * tern_http_serve_dir for the part of the request's path under the URL `prefix`
+ * ("/static": "/static/css/a.css" is served from `root_dir`/css/a.css, as nginx's
+ * `location /static/ { alias root_dir/; }`). The path must start with `prefix` at a
+ * segment boundary ("/static" matches "/static" and "/static/x", not "/staticx";
+ * compared as sent, before percent-decoding; trailing slashes of `prefix` do not
+ * count, and "/" or "" is no prefix): otherwise the answer is 404. A redirect to add
+ * a directory's slash keeps the prefix ("/static" gets 301 to "/static/"). Returns
+ * as tern_http_serve_dir; TERN_EINVAL also for a `prefix` that does not start with
+ * '/'. `prefix` and `root_dir` are read during the call only. Loop thread, inside
+ * TERN_EV_HTTP_MSG for `h`.
+ */
+int tern_http_serve_prefix(tern_conn *c, const tern_http_msg *h, const char *prefix, const char *root_dir);
+
+/**
+ * Answers request `h` with the file at `path`, whatever the request's path, with
+ * everything tern_http_serve_dir does for a file (methods, types, validators,
+ * ranges, `path.gz`); 404 if it does not exist, 403 if it is not a regular file.
+ * Loop thread, inside TERN_EV_HTTP_MSG for `h`. Returns as tern_http_serve_dir.
+ */
+int tern_http_serve_file(tern_conn *c, const tern_http_msg *h, const char *path);
+
+/* =============================================================================
+ * WebSocket
+ *
+ * RFC 6455 server (tern_ws_upgrade inside TERN_EV_HTTP_MSG) and client
+ * (tern_ws_connect), with permessage-deflate (TERN_OPT_WS_DEFLATE). Messages arrive whole
+ * as TERN_EV_WS_MSG; control frames are answered by tern and reported as TERN_EV_WS_CTL.
+ * Topics fan one shared buffer out to many connections without copying it.
+ * ============================================================================= */
+
+/**
+ * A text message (UTF-8).
+ */
+#define TERN_WS_TEXT 1
+
+/**
+ * A binary message.
+ */
+#define TERN_WS_BINARY 2
+
+/**
+ * A close frame.
+ */
+#define TERN_WS_CLOSE 8
+
+/**
+ * A ping.
+ */
+#define TERN_WS_PING 9
+
+/**
+ * A pong.
+ */
+#define TERN_WS_PONG 10
+
+/**
+ * ev_data of TERN_EV_WS_MSG (a whole text or binary message) and TERN_EV_WS_CTL (a
+ * ping, pong or close from the peer, already answered; a close's data is its 2-byte
+ * code and its reason, as received). `data` is valid during the event only.
+ */
+typedef struct {
+  int op;
+  tern_str data;
+} tern_ws_msg;
+
+/**
+ * Inside TERN_EV_HTTP_MSG for `h`: answers the WebSocket upgrade request with 101
+ * (plus the extra `headers`, lines each ending in "\r\n", or NULL: e.g. the chosen
+ * `Sec-WebSocket-Protocol`) and makes the connection speak WebSocket once the
+ * handler returns; its next event is TERN_EV_WS_OPEN (ev_data: this request). The
+ * handshake is checked: GET over HTTP/1.1, `Upgrade: websocket`, a Connection token
+ * `upgrade`, `Sec-WebSocket-Version: 13` (else 426 with `Sec-WebSocket-Version: 13`)
+ * and a 16-byte base64 `Sec-WebSocket-Key` (else 400): a bad one is answered by
+ * tern, the connection closes after that answer, and this returns TERN_EINVAL. With
+ * TERN_OPT_WS_DEFLATE, permessage-deflate is agreed when the client offers it.
+ * Bytes the client sent after the request are its first frames. TERN_EPROTO if `h`
+ * is not the oldest unanswered request, or others were read after it. Loop thread.
+ */
+int tern_ws_upgrade(tern_conn *c, const tern_http_msg *h, const char *headers);
+
+/**
+ * Connects to a WebSocket server at `url` ("ws://host[:port]/path?query", port 80
+ * by default; names resolved off the loop thread). Events: OPEN, CONNECT, then
+ * TERN_EV_WS_OPEN (ev_data: the server's 101 as a `tern_http_msg *`) once its
+ * handshake checks out (status, Upgrade, Connection, the accept value); a refused or
+ * invalid answer, or none within TERN_OPT_WS_HANDSHAKE_TIMEOUT_MS, is TERN_EV_ERROR
+ * then TERN_EV_CLOSE. With TERN_OPT_WS_CLIENT_DEFLATE it offers permessage-deflate.
+ * Messages may be sent from TERN_EV_WS_OPEN on. NULL on a bad URL (TERN_EINVAL).
+ * Loop thread.
+ */
+tern_conn *tern_ws_connect(tern_mgr *m, const char *url, tern_handler fn, void *user);
+
+/**
+ * Sends a copy of `len` bytes at `data` as one message (TERN_WS_TEXT: must be
+ * UTF-8; TERN_WS_BINARY) or control frame (TERN_WS_PING, TERN_WS_PONG: at most 125
+ * bytes; TERN_WS_CLOSE: a 2-byte code and a reason, or nothing: as tern_ws_close).
+ * TERN_EINVAL for a bad op or payload, TERN_EPROTO on a connection that is not (yet)
+ * a WebSocket, TERN_ECLOSED once a close was sent or received, TERN_EFULL past
+ * TERN_OPT_MAX_SEND_QUEUE (the connection is then closed with TERN_EV_ERROR).
+ * Loop thread.
+ */
+int tern_ws_send(tern_conn *c, int op, const void *data, size_t len);
+
+/**
+ * Like tern_ws_send with the payload in `take` (consumed whatever this returns): a
+ * server sends it without copying (the frame header is separate), so one buffer
+ * shared (tern_bytes_share) across many connections is never copied per
+ * connection; its free callback runs once every connection wrote it or dropped it.
+ * Loop thread.
+ */
+int tern_ws_send_bytes(tern_conn *c, int op, tern_bytes *take);
+
+/**
+ * Starts the closing handshake: queues a close frame with `code` (0: none) and
+ * `reason` (NULL: none; cut to fit a control frame), waits at most
+ * TERN_OPT_WS_CLOSE_TIMEOUT_MS for the peer's close, then the connection closes
+ * (a server closes TCP first); TERN_EV_CLOSE follows. TERN_EINVAL for a code that
+ * may not be sent (1005, 1006, 1015, unassigned ones). Closing twice is fine.
+ * Loop thread.
+ */
+int tern_ws_close(tern_conn *c, int code, const char *reason);
+
+/**
+ * Adds WebSocket connection `c` to `topic` (a NUL-terminated name, copied), so that
+ * tern_ws_publish and tern_remote_ws_publish reach it; it leaves by itself when it
+ * closes. Subscribing twice is fine. TERN_EFULL past 64 topics per connection.
+ * Loop thread.
+ */
+int tern_ws_subscribe(tern_conn *c, const char *topic);
+
+/**
+ * Takes `c` out of `topic`: TERN_OK, or TERN_ENOTFOUND if it was not in it.
+ * Loop thread.
+ */
+int tern_ws_unsubscribe(tern_conn *c, const char *topic);
+
+/**
+ * Sends `take` (consumed) as one message with opcode `op` (TERN_WS_TEXT or
+ * TERN_WS_BINARY) to every subscriber of `topic`: one frame, queued by reference on
+ * every connection. Returns how many subscribers it was queued to (0 if none), or a
+ * TERN_E* code. A subscriber whose queue passes TERN_OPT_MAX_SEND_QUEUE is closed
+ * with TERN_EV_ERROR; the others are unaffected. Loop thread (from other threads:
+ * tern_remote_ws_publish).
+ */
+int tern_ws_publish(tern_mgr *m, const char *topic, int op, tern_bytes *take);
+
+/* =============================================================================
+ * TLS
+ *
+ * https://, wss:// and tls:// URLs use TLS (rustls), configured per manager with a
+ * reference-counted tern_tls_config (tern_mgr_set_tls); everything above works the same
+ * over it. The tern_tls_config_* functions may be called from any thread; a configuration
+ * is frozen from its first use on.
+ * ============================================================================= */
+
+/**
+ * A TLS configuration (a reference-counted handle): a server's certificates and
+ * keys, or a client's trust anchors, plus ALPN, cipher suites and tickets. Filled
+ * in with tern_tls_config_* calls, then given to managers with tern_mgr_set_tls;
+ * from its first use on it is frozen (further changes return TERN_EPROTO). One
+ * configuration may serve many listeners and managers, on any thread; each holds
+ * its own reference. Every function here may be called from any thread.
+ */
+typedef struct tern_tls_config tern_tls_config;
+
+/**
+ * A new, empty server configuration (the caller owns one reference): add at least
+ * one certificate. Defaults: TLS 1.2 and 1.3, ALPN "http/1.1", session tickets on,
+ * no client certificates requested. NULL only on a caught internal error. Any thread.
+ */
+tern_tls_config *tern_tls_config_new_server(void);
+
+/**
+ * A new client configuration (the caller owns one reference). Defaults: servers
+ * are verified against the system's trust store (unless CA certificates are added)
+ * and must be valid for the host name of the URL (sent as SNI); ALPN "http/1.1".
+ * Any thread.
+ */
+tern_tls_config *tern_tls_config_new_client(void);
+
+/**
+ * One more reference to the same configuration (returns `cfg`; NULL for NULL). Any thread.
+ */
+tern_tls_config *tern_tls_config_share(tern_tls_config *cfg);
+
+/**
+ * Drops one reference; the configuration goes with the last one (listeners and
+ * managers using it hold their own). NULL is ignored. Any thread.
+ */
+void tern_tls_config_release(tern_tls_config *cfg);
+
+/**
+ * Server: adds the certificate chain in the PEM file `cert_path` (end-entity
+ * certificate first, then intermediates) with the private key in the PEM file
+ * `key_path` (PKCS#8, RSA or EC). The first certificate added is the default; a
+ * client that names a host (SNI) gets the first one valid for that name.
+ * TERN_ETLS if the PEM is unusable or the key does not match, TERN_EIO if a file
+ * cannot be read, TERN_EPROTO on a client or frozen configuration. Any thread.
+ */
+int tern_tls_config_add_cert_file(tern_tls_config *cfg, const char *cert_path, const char *key_path);
+
+/**
+ * Like tern_tls_config_add_cert_file, with the PEM text in memory (copied). Any thread.
+ */
+int tern_tls_config_add_cert_pem(tern_tls_config *cfg, const void *cert, size_t cert_len, const void *key, size_t key_len);
+
+/**
+ * Client: trusts the CA certificates in the PEM file `path`; once any is added,
+ * the system's store is no longer used. TERN_ETLS, TERN_EIO, TERN_EPROTO as above.
+ * Any thread.
+ */
+int tern_tls_config_add_ca_file(tern_tls_config *cfg, const char *path);
+
+/**
+ * Like tern_tls_config_add_ca_file, with the PEM text in memory (copied). Any thread.
+ */
+int tern_tls_config_add_ca_pem(tern_tls_config *cfg, const void *pem, size_t len);
+
+/**
+ * The ALPN protocols, comma-separated in preference order ("h2,http/1.1"; "" for
+ * none): offered by a client, the only ones a server accepts from clients that
+ * offer any (default "http/1.1"). Any thread.
+ */
+int tern_tls_config_set_alpn(tern_tls_config *cfg, const char *protocols);
+
+/**
+ * The cipher suites allowed, separated by ':' or ',', by IANA name
+ * ("TLS_AES_128_GCM_SHA256", "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256") or rustls
+ * name ("TLS13_AES_128_GCM_SHA256"). TERN_ETLS for an unknown name. Any thread.
+ */
+int tern_tls_config_set_ciphersuites(tern_tls_config *cfg, const char *suites);
+
+/**
+ * Server: session resumption tickets on (1, the default) or off (0). Any thread.
+ */
+int tern_tls_config_set_tickets(tern_tls_config *cfg, int on);
+
+/**
+ * Client, FOR TESTS ONLY: accepts any server certificate, whoever signed it and
+ * whatever name it is for. Anyone on the path can then read and change the
+ * traffic. Logged as a warning. Any thread.
+ */
+int tern_tls_config_dangerous_skip_verify_for_tests(tern_tls_config *cfg);
+
+/**
+ * Why the last failed call on `cfg` failed ("private key PEM: no items found"),
+ * or NULL. Valid until the next call on `cfg`. Any thread.
+ */
+const char *tern_tls_config_error(const tern_tls_config *cfg);
+
+/**
+ * Makes `cfg` this manager's server configuration (a server config: for the
+ * https://, wss:// and tls:// listeners opened after this call) or its client one
+ * (for https://, wss:// and tls:// connections opened after it; without one they
+ * use the system's trust store). The manager holds its own reference; `cfg` is
+ * frozen. TERN_ETLS if it cannot be used (a server configuration without
+ * certificate; a client one with no trust anchor). Loop thread.
+ */
+int tern_mgr_set_tls(tern_mgr *m, const tern_tls_config *cfg);
+
+/* =============================================================================
+ * Fetch (HTTP requests with a keep-alive pool)
+ *
+ * tern_fetch sends one request to an http:// or https:// URL over a connection from the
+ * manager's keep-alive pool (per scheme, host and port; bounded, with an idle timeout and
+ * a bounded wait queue) and reports through one callback, on the loop thread: the
+ * response whole, or streamed (TERN_FETCH_STREAM), and TERN_FETCH_DONE exactly once,
+ * whatever happens. Options are a list of TERN_FETCH_* key/value pairs ended by 0.
+ * Fetches can be cancelled, started from other threads (tern_remote_fetch), and stream
+ * their request bodies with flow control; tern_conn_pause holds any connection's input.
+ * ============================================================================= */
+
+/**
+ * Streamed responses (TERN_FETCH_STREAM): the head; `resp` has the status and the
+ * fields (tern_http_status, tern_http_header, ...), valid during the call.
+ */
+#define TERN_FETCH_HEAD 1
+
+/**
+ * Streamed responses: `data` is the next piece of the body (de-chunked), valid
+ * during the call.
+ */
+#define TERN_FETCH_BODY 2
+
+/**
+ * Streamed request bodies (TERN_FETCH_STREAM_BODY): everything written so far
+ * went to the kernel (write more now).
+ */
+#define TERN_FETCH_DRAIN 3
+
+/**
+ * The end, exactly once, last, whatever happened. `code` TERN_OK: `resp` is the
+ * response (its body whole, or empty when streamed). Otherwise `resp` is NULL,
+ * `code` says why (TERN_ECONNREFUSED, TERN_ECONNRESET, TERN_ENAME, TERN_ETIMEDOUT,
+ * TERN_EPROTO for an answer that is not valid HTTP, TERN_ETLS, TERN_EFULL for a
+ * body past TERN_FETCH_MAX_SIZE or a full wait queue, TERN_EREDIRECTS,
+ * TERN_ECANCELED, TERN_ECLOSED when the connection closed early or the manager
+ * was freed) and `data` is a reason to show a person.
+ */
+#define TERN_FETCH_DONE 4
+
+/**
+ * Keys of the `opts` list (pairs of int64_t key, value, ended by a key of 0).
+ * The connection must be established within this long (ms; default: the
+ * manager's TERN_OPT_CONNECT_TIMEOUT_MS).
+ */
+#define TERN_FETCH_CONNECT_TIMEOUT_MS 1
+
+/**
+ * The response head must come within this long of the request going out, and each
+ * body piece within this long of the one before (ms; default: none).
+ */
+#define TERN_FETCH_RESPONSE_TIMEOUT_MS 2
+
+/**
+ * The whole fetch must be done within this long (ms; default: none).
+ */
+#define TERN_FETCH_TIMEOUT_MS 3
+
+/**
+ * Follow at most this many redirects (301, 302, 303, 307, 308 with a Location;
+ * 303, and 301/302 after a POST, become a GET without body); one more ends the
+ * fetch with TERN_EREDIRECTS. 0 (default): redirects are responses like others.
+ */
+#define TERN_FETCH_FOLLOW 4
+
+/**
+ * The largest body collected (bytes; default TERN_OPT_MAX_BODY_BYTES); a larger
+ * one ends the fetch with TERN_EFULL. Streamed bodies have no such bound.
+ */
+#define TERN_FETCH_MAX_SIZE 5
+
+/**
+ * 1: deliver TERN_FETCH_HEAD, then TERN_FETCH_BODY pieces as they arrive, then
+ * TERN_FETCH_DONE (memory: one receive buffer, whatever the body's size).
+ */
+#define TERN_FETCH_STREAM 6
+
+/**
+ * 1: the request body follows in pieces (tern_fetch_write, then tern_fetch_end),
+ * sent chunked unless `headers` has a Content-Length; `take` must be NULL. Such a
+ * request is never retried and its redirects are not followed.
+ */
+#define TERN_FETCH_STREAM_BODY 7
+
+/**
+ * Identifies a fetch; unique in the process, never reused; 0 means none.
+ */
+typedef uint64_t tern_fetch_id;
+
+/**
+ * A fetch's callback (see TERN_FETCH_HEAD, _BODY, _DRAIN, _DONE): runs on the
+ * loop thread, inside tern_mgr_poll (or tern_mgr_free). It may start, cancel or
+ * write to fetches.
+ */
+typedef void (*tern_fetch_fn)(tern_mgr *m, tern_fetch_id id, int ev, int code, const tern_http_msg *resp, tern_str data, void *user);
+
 /**
  * Starts a request: `method` (NULL: "GET") to `url` ("http://host[:port]/path?q"
  * or "https://..."; names resolve off the loop thread, with a cache), extra
@@ -1543,7 +1691,7 @@ int tern_fetch_stats(tern_mgr *m, size_t *pending, size_t *conns, size_t *idle);
 int tern_conn_pause(tern_conn *c, int paused);
 
 #ifdef __cplusplus
-}  // extern "C"
-#endif  // __cplusplus
+}  /* extern "C" */
+#endif
 
 #endif  /* TERN_H */

@@ -5,6 +5,13 @@ use crate::bytes::Bytes;
 use crate::error::Error;
 use std::ffi::c_void;
 
+// tern.h: Buffers: tern_bytes
+// An immutable, reference-counted byte buffer, usable from any thread. The whole
+// ownership rule: every argument named `take` consumes one reference, whatever the call
+// returns, success or error. tern_bytes_wrap hands your own memory over without copying;
+// its free function runs exactly once, after the last byte was written on every
+// connection it was queued on, or when it was discarded.
+
 /// An immutable, reference-counted byte buffer. Every function argument named `take`
 /// consumes one reference, whatever the call returns.
 pub struct tern_bytes {

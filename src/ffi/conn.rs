@@ -13,6 +13,13 @@ use crate::{DynHandler, Event, Manager, ProtoEvent};
 use std::ffi::{c_char, c_int, c_void, CString};
 use std::rc::Rc;
 
+// tern.h: Connections and events
+// A tern_conn is a listener, an accepted connection or an outgoing one, valid from its
+// creation until its TERN_EV_CLOSE handler returns; its id (never reused) reaches it
+// later or from other threads. Every connection that got TERN_EV_OPEN gets exactly one
+// TERN_EV_CLOSE, last, on every path. The handler gets the events below with their
+// ev_data, valid during the call only. Loop thread, unless a comment says otherwise.
+
 /// A connection: a listener, an accepted connection or an outgoing one (a handle,
 /// valid from its creation until its TERN_EV_CLOSE handler returns).
 pub struct tern_conn {

@@ -4,6 +4,14 @@ use super::boundary::{last_error, last_os_error};
 use crate::error::Error;
 use std::ffi::{c_char, c_int};
 
+// tern.h: Errors
+// Every call that acts returns TERN_OK (0) or one of the negative codes below; every
+// call that creates a handle, an id or a token returns NULL, 0 or {0,0} on failure, and
+// then tern_last_error() gives the code and tern_last_os_error() the errno behind it
+// (thread-local, like errno: set on failure, left alone on success). Inside
+// TERN_EV_ERROR, tern_conn_error() and tern_conn_os_error() say what failed. All the
+// codes are here, in one place; tern_strerror() names each.
+
 /// Success.
 pub const TERN_OK: c_int = 0;
 /// A bad argument, URL or option.

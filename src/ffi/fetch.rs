@@ -15,6 +15,15 @@ use std::ffi::{c_char, c_int, c_void};
 use std::rc::Rc;
 use std::time::Duration;
 
+// tern.h: Fetch (HTTP requests with a keep-alive pool)
+// tern_fetch sends one request to an http:// or https:// URL over a connection from the
+// manager's keep-alive pool (per scheme, host and port; bounded, with an idle timeout and
+// a bounded wait queue) and reports through one callback, on the loop thread: the
+// response whole, or streamed (TERN_FETCH_STREAM), and TERN_FETCH_DONE exactly once,
+// whatever happens. Options are a list of TERN_FETCH_* key/value pairs ended by 0.
+// Fetches can be cancelled, started from other threads (tern_remote_fetch), and stream
+// their request bodies with flow control; tern_conn_pause holds any connection's input.
+
 /// Identifies a fetch; unique in the process, never reused; 0 means none.
 pub type tern_fetch_id = u64;
 

@@ -13,6 +13,12 @@ use crate::http::{auth, form, glob, multipart};
 use crate::Remote;
 use std::ffi::{c_char, c_int, c_void};
 
+// tern.h: HTTP messages
+// A parsed request (server side) or response (client side): ev_data of TERN_EV_HTTP_MSG,
+// valid during that event only. The accessors return borrowed tern_str views; the helpers
+// decode query and form variables, glob-match paths, read Basic credentials and walk
+// multipart bodies.
+
 /// A parsed HTTP request (or response, client side): ev_data of TERN_EV_HTTP_MSG,
 /// valid only during that event. Copy what you need before returning.
 pub struct tern_http_msg {
@@ -22,6 +28,15 @@ pub struct tern_http_msg {
 impl Castable for tern_http_msg {
     type Rust = HttpMsg<'static>;
 }
+
+// tern.h: HTTP server
+// tern_http_listen delivers one TERN_EV_HTTP_MSG per complete request, pipelined
+// requests in order. Answer on the loop thread (tern_http_reply, or begin/write/end to
+// stream), or defer the request (tern_http_defer) and answer from any thread through a
+// remote (tern_http_respond*): a deferred request keeps its connection and its place,
+// whatever it said about Connection: close. tern owns the framing and refuses answers it
+// cannot frame honestly; malformed requests are answered by tern and cost only their
+// connection. Large bodies can be streamed in (TERN_OPT_HTTP_HEAD_EVENTS).
 
 /// Names one request for a deferred answer: the connection id and the request's
 /// position on it. A plain value: copy it to any thread.
@@ -60,6 +75,12 @@ pub extern "C" fn tern_http_listen(m: *mut tern_mgr, url: *const c_char, r#fn: t
     boundary! { open_with(m, url, |m, url| m.http_listen(url, CHandler::boxed(r#fn), user as usize)) }
 }
 
+// tern.h: HTTP client
+// tern_http_connect opens a client connection (names resolved off the loop);
+// tern_http_request pipelines requests on it; each response arrives in order as
+// TERN_EV_HTTP_MSG. Bounded by the same limits as the server; clients and servers may
+// share a manager.
+
 /// Connects to an HTTP/1.1 server at `url` ("http://HOST[:PORT]", port 80 by
 /// default; names resolved off the loop thread). Events: OPEN, then CONNECT (or
 /// ERROR and CLOSE); each response to tern_http_request arrives, in order, as
@@ -95,6 +116,8 @@ pub extern "C" fn tern_http_request(c: *mut tern_conn, method: *const c_char, ta
         })
     }
 }
+
+// tern.h: HTTP messages
 
 /// The request method ("GET"). Loop thread, during the event.
 #[no_mangle]
@@ -163,6 +186,12 @@ pub extern "C" fn tern_http_header_at(h: *const tern_http_msg, i: usize, name: *
     }
 }
 
+// tern.h: Static files
+// Answers a request from a directory or a file: GET and HEAD, types by extension,
+// index.html, ETag / Last-Modified and 304, one Range, NAME.gz when accepted, bodies sent
+// with sendfile, never through memory. Paths that try to leave the root get 400, symlinks
+// out of it 403 (TERN_OPT_FOLLOW_SYMLINKS_OUT, TERN_OPT_DIR_LISTING change that).
+
 /// Answers request `h` with the file its path names under `root_dir`: GET and HEAD
 /// (405 otherwise), Content-Type by extension, `index.html` for a directory (301 to
 /// add a missing trailing slash; 403 if there is no index), ETag and Last-Modified
@@ -219,6 +248,8 @@ pub extern "C" fn tern_http_serve_file(c: *mut tern_conn, h: *const tern_http_ms
         })
     }
 }
+
+// tern.h: HTTP messages
 
 /// Finds variable `name` in `buf` (a query string or an
 /// application/x-www-form-urlencoded body), URL-decodes its value into `dst`
@@ -309,6 +340,8 @@ pub extern "C" fn tern_http_next_multipart(h: *const tern_http_msg, offset: usiz
         next
     }
 }
+
+// tern.h: HTTP server
 
 /// Answers the oldest request on `c` that is neither answered nor deferred:
 /// status, extra `headers` (lines each ending in "\r\n", or NULL) and `len` bytes

@@ -4,6 +4,10 @@ use super::boundary::SendPtr;
 use crate::log::Level;
 use std::ffi::{c_char, c_int, c_void, CString};
 
+// tern.h: Logging
+// Process-wide: a level and a sink (stderr by default). tern logs limits it enforces,
+// connections it refuses and misuse it detects; it never aborts.
+
 /// Logging off.
 pub const TERN_LOG_NONE: c_int = 0;
 /// Errors only (the default).

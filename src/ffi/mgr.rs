@@ -7,6 +7,14 @@ use crate::Manager;
 use std::ffi::c_int;
 use std::time::Duration;
 
+// tern.h: Manager and its options
+// A tern_mgr is one event loop and every connection on it. It belongs to the thread
+// that calls tern_mgr_poll (the loop thread); every callback runs there, inside
+// tern_mgr_poll (or inside tern_mgr_free, for the final CLOSE events). The TERN_OPT_*
+// limits and switches are per manager, each with a safe default; tern_mgr_set refuses
+// values that would mean "unbounded". Stop with tern_mgr_shutdown (graceful) and
+// tern_mgr_free (hard).
+
 /// An event loop and every connection on it (a handle). It belongs to the thread
 /// that polls it; other threads use a tern_remote.
 pub struct tern_mgr {

@@ -8,6 +8,12 @@ use crate::error::Error;
 use crate::{Manager, Msg, Remote};
 use std::ffi::{c_char, c_int, c_void};
 
+// tern.h: Remotes: other threads
+// The only way other threads reach a manager. Every tern_remote_* call is safe from
+// any thread, never blocks on the loop (it queues a message and wakes the loop), keeps
+// order per remote and connection, returns TERN_EFULL past TERN_OPT_MAX_POSTED and
+// TERN_ECLOSED once the manager is gone; a remote stays safe to call after that.
+
 /// A thread-safe handle to post to one manager (a handle; free it with
 /// tern_remote_free). Stays valid after the manager is freed: calls then return
 /// TERN_ECLOSED.

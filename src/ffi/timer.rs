@@ -6,6 +6,10 @@ use crate::error::Error;
 use std::ffi::{c_int, c_void};
 use std::time::Duration;
 
+// tern.h: Timers
+// Callbacks on the loop thread after a delay, once or repeated, cancelled by id.
+// Timers keep no manager alive: after a completed shutdown they never fire.
+
 /// Repeat every `ms` instead of firing once.
 pub const TERN_TIMER_REPEAT: c_int = 1;
 /// Fire at the next poll as well (then every `ms` with TERN_TIMER_REPEAT).

@@ -8,6 +8,12 @@ use crate::transport::tls::{Role, TlsConfig};
 use std::ffi::{c_char, c_int, c_void};
 use std::sync::Arc;
 
+// tern.h: TLS
+// https://, wss:// and tls:// URLs use TLS (rustls), configured per manager with a
+// reference-counted tern_tls_config (tern_mgr_set_tls); everything above works the same
+// over it. The tern_tls_config_* functions may be called from any thread; a configuration
+// is frozen from its first use on.
+
 /// A TLS configuration (a reference-counted handle): a server's certificates and
 /// keys, or a client's trust anchors, plus ALPN, cipher suites and tickets. Filled
 /// in with tern_tls_config_* calls, then given to managers with tern_mgr_set_tls;
@@ -48,7 +54,7 @@ fn read_file(cfg: &TlsConfig, path: *const c_char) -> Result<Vec<u8>, Error> {
 
 /// A new, empty server configuration (the caller owns one reference): add at least
 /// one certificate. Defaults: TLS 1.2 and 1.3, ALPN "http/1.1", session tickets on,
-/// no client certificates requested. NULL only on a caught internal error.
+/// no client certificates requested. NULL only on a caught internal error. Any thread.
 #[no_mangle]
 pub extern "C" fn tern_tls_config_new_server() -> *mut tern_tls_config {
     boundary! { into_handle(Arc::new(TlsConfig::new(Role::Server))) }
@@ -57,19 +63,20 @@ pub extern "C" fn tern_tls_config_new_server() -> *mut tern_tls_config {
 /// A new client configuration (the caller owns one reference). Defaults: servers
 /// are verified against the system's trust store (unless CA certificates are added)
 /// and must be valid for the host name of the URL (sent as SNI); ALPN "http/1.1".
+/// Any thread.
 #[no_mangle]
 pub extern "C" fn tern_tls_config_new_client() -> *mut tern_tls_config {
     boundary! { into_handle(Arc::new(TlsConfig::new(Role::Client))) }
 }
 
-/// One more reference to the same configuration (returns `cfg`; NULL for NULL).
+/// One more reference to the same configuration (returns `cfg`; NULL for NULL). Any thread.
 #[no_mangle]
 pub extern "C" fn tern_tls_config_share(cfg: *mut tern_tls_config) -> *mut tern_tls_config {
     boundary! { with(cfg, |c| into_handle(c.clone())).unwrap_or(std::ptr::null_mut()) }
 }
 
 /// Drops one reference; the configuration goes with the last one (listeners and
-/// managers using it hold their own). NULL is ignored.
+/// managers using it hold their own). NULL is ignored. Any thread.
 #[no_mangle]
 pub extern "C" fn tern_tls_config_release(cfg: *mut tern_tls_config) {
     boundary! {
@@ -86,7 +93,7 @@ pub extern "C" fn tern_tls_config_release(cfg: *mut tern_tls_config) {
 /// `key_path` (PKCS#8, RSA or EC). The first certificate added is the default; a
 /// client that names a host (SNI) gets the first one valid for that name.
 /// TERN_ETLS if the PEM is unusable or the key does not match, TERN_EIO if a file
-/// cannot be read, TERN_EPROTO on a client or frozen configuration.
+/// cannot be read, TERN_EPROTO on a client or frozen configuration. Any thread.
 #[no_mangle]
 pub extern "C" fn tern_tls_config_add_cert_file(cfg: *mut tern_tls_config, cert_path: *const c_char, key_path: *const c_char) -> c_int {
     boundary! {
@@ -98,7 +105,7 @@ pub extern "C" fn tern_tls_config_add_cert_file(cfg: *mut tern_tls_config, cert_
     }
 }
 
-/// Like tern_tls_config_add_cert_file, with the PEM text in memory (copied).
+/// Like tern_tls_config_add_cert_file, with the PEM text in memory (copied). Any thread.
 #[no_mangle]
 pub extern "C" fn tern_tls_config_add_cert_pem(cfg: *mut tern_tls_config, cert: *const c_void, cert_len: usize, key: *const c_void, key_len: usize) -> c_int {
     boundary! { status_of(cfg, |c| c.add_cert(c_slice(cert, cert_len)?, c_slice(key, key_len)?)) }
@@ -106,12 +113,13 @@ pub extern "C" fn tern_tls_config_add_cert_pem(cfg: *mut tern_tls_config, cert: 
 
 /// Client: trusts the CA certificates in the PEM file `path`; once any is added,
 /// the system's store is no longer used. TERN_ETLS, TERN_EIO, TERN_EPROTO as above.
+/// Any thread.
 #[no_mangle]
 pub extern "C" fn tern_tls_config_add_ca_file(cfg: *mut tern_tls_config, path: *const c_char) -> c_int {
     boundary! { status_of(cfg, |c| c.add_ca(&read_file(c, path)?).map(drop)) }
 }
 
-/// Like tern_tls_config_add_ca_file, with the PEM text in memory (copied).
+/// Like tern_tls_config_add_ca_file, with the PEM text in memory (copied). Any thread.
 #[no_mangle]
 pub extern "C" fn tern_tls_config_add_ca_pem(cfg: *mut tern_tls_config, pem: *const c_void, len: usize) -> c_int {
     boundary! { status_of(cfg, |c| c.add_ca(c_slice(pem, len)?).map(drop)) }
@@ -119,7 +127,7 @@ pub extern "C" fn tern_tls_config_add_ca_pem(cfg: *mut tern_tls_config, pem: *co
 
 /// The ALPN protocols, comma-separated in preference order ("h2,http/1.1"; "" for
 /// none): offered by a client, the only ones a server accepts from clients that
-/// offer any (default "http/1.1").
+/// offer any (default "http/1.1"). Any thread.
 #[no_mangle]
 pub extern "C" fn tern_tls_config_set_alpn(cfg: *mut tern_tls_config, protocols: *const c_char) -> c_int {
     boundary! { status_of(cfg, |c| c.set_alpn(c_str(protocols)?)) }
@@ -127,13 +135,13 @@ pub extern "C" fn tern_tls_config_set_alpn(cfg: *mut tern_tls_config, protocols:
 
 /// The cipher suites allowed, separated by ':' or ',', by IANA name
 /// ("TLS_AES_128_GCM_SHA256", "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256") or rustls
-/// name ("TLS13_AES_128_GCM_SHA256"). TERN_ETLS for an unknown name.
+/// name ("TLS13_AES_128_GCM_SHA256"). TERN_ETLS for an unknown name. Any thread.
 #[no_mangle]
 pub extern "C" fn tern_tls_config_set_ciphersuites(cfg: *mut tern_tls_config, suites: *const c_char) -> c_int {
     boundary! { status_of(cfg, |c| c.set_suites(c_str(suites)?)) }
 }
 
-/// Server: session resumption tickets on (1, the default) or off (0).
+/// Server: session resumption tickets on (1, the default) or off (0). Any thread.
 #[no_mangle]
 pub extern "C" fn tern_tls_config_set_tickets(cfg: *mut tern_tls_config, on: c_int) -> c_int {
     boundary! {
@@ -146,14 +154,14 @@ pub extern "C" fn tern_tls_config_set_tickets(cfg: *mut tern_tls_config, on: c_i
 
 /// Client, FOR TESTS ONLY: accepts any server certificate, whoever signed it and
 /// whatever name it is for. Anyone on the path can then read and change the
-/// traffic. Logged as a warning.
+/// traffic. Logged as a warning. Any thread.
 #[no_mangle]
 pub extern "C" fn tern_tls_config_dangerous_skip_verify_for_tests(cfg: *mut tern_tls_config) -> c_int {
     boundary! { status_of(cfg, TlsConfig::dangerous_accept_any_server_cert) }
 }
 
 /// Why the last failed call on `cfg` failed ("private key PEM: no items found"),
-/// or NULL. Valid until the next call on `cfg`.
+/// or NULL. Valid until the next call on `cfg`. Any thread.
 #[no_mangle]
 pub extern "C" fn tern_tls_config_error(cfg: *const tern_tls_config) -> *const c_char {
     boundary! { with(cfg, |c| c.last_error_ptr()).flatten().unwrap_or(std::ptr::null()) }

@@ -2,6 +2,10 @@
 
 use std::ffi::c_char;
 
+// tern.h: Version
+// The header's version and the library's: compare them to detect a header/library
+// mismatch. The soname (libtern.so.MAJOR) changes only with an incompatible ABI.
+
 /// Major version: an incompatible ABI change bumps it (and the soname, libtern.so.MAJOR).
 pub const TERN_VERSION_MAJOR: u32 = 0;
 /// Minor version: additions only.

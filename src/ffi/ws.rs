@@ -10,6 +10,12 @@ use crate::http::h1::Body;
 use crate::http::msg::HttpMsg;
 use std::ffi::{c_char, c_int, c_void};
 
+// tern.h: WebSocket
+// RFC 6455 server (tern_ws_upgrade inside TERN_EV_HTTP_MSG) and client
+// (tern_ws_connect), with permessage-deflate (TERN_OPT_WS_DEFLATE). Messages arrive whole
+// as TERN_EV_WS_MSG; control frames are answered by tern and reported as TERN_EV_WS_CTL.
+// Topics fan one shared buffer out to many connections without copying it.
+
 /// A text message (UTF-8).
 pub const TERN_WS_TEXT: c_int = 1;
 /// A binary message.

@@ -1,18 +1,25 @@
-# consumer_find_package: install tern into a temporary prefix, then use it from outside
-# the tree the three ways the README documents:
-#   1. a CMake project (tests/consumer) with find_package(tern 0.1 REQUIRED), linking
-#      tern::tern and tern::tern_static; both programs run an echo round trip;
-#   2. the same main.c compiled with `pkg-config --cflags --libs tern`, run with
-#      LD_LIBRARY_PATH pointing at the prefix;
-#   3. main.c linked against libtern.a with `pkg-config --static --libs tern`.
+# The installed package, used from outside the tree the ways the README documents; one
+# script, one part per test (-DPART=...), each installing tern into its own prefix:
+#   find_package  a CMake project (tests/consumer) with find_package(tern 0.1 REQUIRED):
+#                 main.c linked to tern::tern and tern::tern_static, and with WITH_CXX
+#                 main.cpp (tern.hpp) the same two ways; each runs an echo round trip;
+#   pkg_config    main.c (and main.cpp with CXX_COMPILER) compiled with
+#                 `pkg-config --cflags --libs tern` (run with LD_LIBRARY_PATH), and linked
+#                 statically with libtern.a and `pkg-config --static --libs tern`;
+#   dlopen        dlopen_main.c and its C++ build, not linked against libtern, load the
+#                 installed libtern.so.0 by path and run the round trip.
 # Any failing step fails the test.
 #
-# cmake -DTERN_BUILD_DIR=... -DCONSUMER_SOURCE_DIR=... -DWORK_DIR=... -DLIBDIR=lib
-#       [-DGENERATOR=...] [-DC_COMPILER=...] [-DPKG_CONFIG=...] [-DREADELF=...]
-#       [-DREQUIRE_PKG_CONFIG=ON: without pkg-config, fail instead of skipping part 2 and 3]
+# cmake -DPART=find_package|pkg_config|dlopen -DTERN_BUILD_DIR=... -DCONSUMER_SOURCE_DIR=...
+#       -DWORK_DIR=... -DLIBDIR=lib [-DGENERATOR=...] [-DC_COMPILER=...] [-DCXX_COMPILER=...]
+#       [-DPKG_CONFIG=...] [-DREADELF=...]
+#       [-DREQUIRE_PKG_CONFIG=ON: without pkg-config, fail instead of skipping]
 #       -P consumer_find_package.cmake
 include("${CMAKE_CURRENT_LIST_DIR}/steps.cmake")
 
+if(NOT PART)
+  set(PART find_package)
+endif()
 foreach(_var TERN_BUILD_DIR CONSUMER_SOURCE_DIR WORK_DIR LIBDIR C_COMPILER)
   if(NOT ${_var})
     message(FATAL_ERROR "consumer_find_package: -D${_var}=... is required")
@@ -50,8 +57,16 @@ foreach(_pair "libtern.so=libtern.so.0" "libtern.so.0=libtern.so.0.1.0")
 endforeach()
 message(STATUS "installed layout under ${prefix} is complete")
 
-# --- find_package ------------------------------------------------------------------------
+# --- find_package (and dlopen: the same project builds its dlopen consumers) -------------
+if(PART STREQUAL "pkg_config")
+  include("${CMAKE_CURRENT_LIST_DIR}/consumer_pkg_config.cmake")
+  return()
+endif()
 set(_gen_args "")
+set(_cxx_args "")
+if(CXX_COMPILER)
+  set(_cxx_args "-DCMAKE_CXX_COMPILER=${CXX_COMPILER}" -DWITH_CXX=ON)
+endif()
 if(GENERATOR)
   list(APPEND _gen_args -G "${GENERATOR}")
 endif()
@@ -60,7 +75,8 @@ tern_step("configure the consumer project"
   "-DCMAKE_C_COMPILER=${C_COMPILER}"
   "-DCMAKE_PREFIX_PATH=${prefix}"
   -DCMAKE_FIND_USE_PACKAGE_REGISTRY=OFF
-  -DCMAKE_BUILD_TYPE=Release)
+  -DCMAKE_BUILD_TYPE=Release
+  ${_cxx_args})
 
 # It must have found the tern just installed, not another one.
 file(STRINGS "${WORK_DIR}/build/CMakeCache.txt" _tern_dir REGEX "^tern_DIR:")
@@ -72,56 +88,41 @@ if(NOT _tern_dir STREQUAL _expected_dir)
 endif()
 
 tern_step("build the consumer project" "${CMAKE_COMMAND}" --build "${WORK_DIR}/build")
-tern_step("run consumer_shared (tern::tern)" "${WORK_DIR}/build/consumer_shared")
-tern_step("run consumer_static (tern::tern_static)" "${WORK_DIR}/build/consumer_static")
-
-if(READELF)
-  tern_needed("${READELF}" "${WORK_DIR}/build/consumer_shared" _needed)
-  if(NOT "libtern.so.0" IN_LIST _needed)
-    message(FATAL_ERROR "consumer_find_package: consumer_shared does not need libtern.so.0 (needs: ${_needed})")
-  endif()
-  tern_needed("${READELF}" "${WORK_DIR}/build/consumer_static" _needed)
-  if(_needed MATCHES "libtern")
-    message(FATAL_ERROR "consumer_find_package: consumer_static needs a shared libtern (needs: ${_needed})")
-  endif()
-endif()
-
-# --- pkg-config --------------------------------------------------------------------------
-if(NOT PKG_CONFIG OR PKG_CONFIG MATCHES "NOTFOUND")
-  if(REQUIRE_PKG_CONFIG)
-    message(FATAL_ERROR "consumer_find_package: pkg-config not found, and TERN_REQUIRE_ALL_TESTS "
-                        "is ON: the pkg-config part cannot be skipped")
-  endif()
-  message(STATUS "pkg-config not found: the pkg-config part of this test is skipped")
+if(PART STREQUAL "dlopen")
+  # The installed library by path; the programs are not linked against it.
+  foreach(_exe consumer_dlopen consumer_dlopen_cpp)
+    if(_exe MATCHES "cpp" AND NOT CXX_COMPILER)
+      continue()
+    endif()
+    if(READELF)
+      tern_needed("${READELF}" "${WORK_DIR}/build/${_exe}" _needed)
+      if(_needed MATCHES "libtern")
+        message(FATAL_ERROR "consumer_dlopen: ${_exe} is linked against libtern (needs: ${_needed})")
+      endif()
+    endif()
+    tern_step("run ${_exe} (dlopen ${libdir}/libtern.so.0)" "${WORK_DIR}/build/${_exe}" "${libdir}/libtern.so.0")
+  endforeach()
+  message(STATUS "consumer_dlopen: all steps passed")
   return()
 endif()
-
-set(_pc_env "${CMAKE_COMMAND}" -E env "PKG_CONFIG_PATH=${libdir}/pkgconfig")
-execute_process(COMMAND ${_pc_env} "${PKG_CONFIG}" --cflags --libs tern
-                OUTPUT_VARIABLE _pc_flags OUTPUT_STRIP_TRAILING_WHITESPACE RESULT_VARIABLE _rc)
-if(NOT _rc EQUAL 0)
-  message(FATAL_ERROR "consumer_find_package: pkg-config --cflags --libs tern failed")
+set(_runs consumer_shared consumer_static)
+if(CXX_COMPILER)
+  list(APPEND _runs consumer_cpp_shared consumer_cpp_static)
 endif()
-message(STATUS "pkg-config --cflags --libs tern: ${_pc_flags}")
-separate_arguments(_pc_flags UNIX_COMMAND "${_pc_flags}")
-tern_step("compile main.c with pkg-config flags"
-  "${C_COMPILER}" -std=gnu11 "${CONSUMER_SOURCE_DIR}/main.c" ${_pc_flags}
-  -o "${WORK_DIR}/consumer_pkgconfig")
-tern_step("run consumer_pkgconfig (LD_LIBRARY_PATH=${libdir})"
-  "${CMAKE_COMMAND}" -E env "LD_LIBRARY_PATH=${libdir}" "${WORK_DIR}/consumer_pkgconfig")
+foreach(_exe IN LISTS _runs)
+  tern_step("run ${_exe}" "${WORK_DIR}/build/${_exe}")
+endforeach()
 
-# Static linking: libtern.a by path, plus everything Libs.private lists.
-execute_process(COMMAND ${_pc_env} "${PKG_CONFIG}" --static --cflags --libs tern
-                OUTPUT_VARIABLE _pc_static OUTPUT_STRIP_TRAILING_WHITESPACE RESULT_VARIABLE _rc)
-if(NOT _rc EQUAL 0)
-  message(FATAL_ERROR "consumer_find_package: pkg-config --static --cflags --libs tern failed")
+# Shared ones need libtern.so.0; static ones no shared libtern at all.
+if(READELF)
+  foreach(_exe IN LISTS _runs)
+    tern_needed("${READELF}" "${WORK_DIR}/build/${_exe}" _needed)
+    if(_exe MATCHES "shared$" AND NOT "libtern.so.0" IN_LIST _needed)
+      message(FATAL_ERROR "consumer_find_package: ${_exe} does not need libtern.so.0 (needs: ${_needed})")
+    elseif(_exe MATCHES "static$" AND _needed MATCHES "libtern")
+      message(FATAL_ERROR "consumer_find_package: ${_exe} needs a shared libtern (needs: ${_needed})")
+    endif()
+  endforeach()
 endif()
-message(STATUS "pkg-config --static --cflags --libs tern: ${_pc_static}")
-separate_arguments(_pc_static UNIX_COMMAND "${_pc_static}")
-list(TRANSFORM _pc_static REPLACE "^-ltern$" "${libdir}/libtern.a")
-tern_step("link main.c statically with pkg-config --static flags"
-  "${C_COMPILER}" -std=gnu11 "${CONSUMER_SOURCE_DIR}/main.c" ${_pc_static}
-  -o "${WORK_DIR}/consumer_pkgconfig_static")
-tern_step("run consumer_pkgconfig_static" "${WORK_DIR}/consumer_pkgconfig_static")
 
 message(STATUS "consumer_find_package: all steps passed")

@@ -1,0 +1,55 @@
+# consumer_pkg_config: included by consumer_find_package.cmake with PART=pkg_config, after
+# the install into ${prefix}: main.c (and main.cpp, with CXX_COMPILER) compiled with
+# `pkg-config --cflags --libs tern` and run with LD_LIBRARY_PATH, then linked statically
+# (libtern.a by path plus `pkg-config --static --libs tern`) and run.
+if(NOT PKG_CONFIG OR PKG_CONFIG MATCHES "NOTFOUND")
+  if(REQUIRE_PKG_CONFIG)
+    message(FATAL_ERROR "consumer_pkg_config: pkg-config not found, and TERN_REQUIRE_ALL_TESTS is ON")
+  endif()
+  message(STATUS "consumer_pkg_config: pkg-config not found: skipped")
+  return()
+endif()
+
+# tern_pc_flags(<out var> [--static]): pkg-config's flags for tern from the prefix.
+function(tern_pc_flags out)
+  execute_process(COMMAND "${CMAKE_COMMAND}" -E env "PKG_CONFIG_PATH=${libdir}/pkgconfig"
+                          "${PKG_CONFIG}" ${ARGN} --cflags --libs tern
+                  OUTPUT_VARIABLE _flags OUTPUT_STRIP_TRAILING_WHITESPACE RESULT_VARIABLE _rc)
+  if(NOT _rc EQUAL 0)
+    message(FATAL_ERROR "consumer_pkg_config: pkg-config ${ARGN} --cflags --libs tern failed")
+  endif()
+  message(STATUS "pkg-config ${ARGN} --cflags --libs tern: ${_flags}")
+  separate_arguments(_flags UNIX_COMMAND "${_flags}")
+  set(${out} "${_flags}" PARENT_SCOPE)
+endfunction()
+
+tern_pc_flags(_shared)
+tern_pc_flags(_static --static)
+list(TRANSFORM _static REPLACE "^-ltern$" "${libdir}/libtern.a")
+
+set(_langs "C")
+if(CXX_COMPILER)
+  list(APPEND _langs CXX)
+endif()
+foreach(_lang IN LISTS _langs)
+  if(_lang STREQUAL "C")
+    set(_cc "${C_COMPILER}" -std=gnu11)
+    set(_src "${CONSUMER_SOURCE_DIR}/main.c")
+    set(_exe "${WORK_DIR}/consumer_pkgconfig")
+  else()
+    set(_cc "${CXX_COMPILER}" -std=c++17)
+    set(_src "${CONSUMER_SOURCE_DIR}/main.cpp")
+    set(_exe "${WORK_DIR}/consumer_pkgconfig_cpp")
+  endif()
+  tern_step("compile ${_src} with pkg-config flags" ${_cc} "${_src}" ${_shared} -o "${_exe}")
+  tern_step("run ${_exe} (LD_LIBRARY_PATH=${libdir})" "${CMAKE_COMMAND}" -E env "LD_LIBRARY_PATH=${libdir}" "${_exe}")
+  tern_step("link ${_src} statically with pkg-config --static flags" ${_cc} "${_src}" ${_static} -o "${_exe}_static")
+  if(READELF)
+    tern_needed("${READELF}" "${_exe}_static" _needed)
+    if(_needed MATCHES "libtern")
+      message(FATAL_ERROR "consumer_pkg_config: ${_exe}_static needs a shared libtern (needs: ${_needed})")
+    endif()
+  endif()
+  tern_step("run ${_exe}_static" "${_exe}_static")
+endforeach()
+message(STATUS "consumer_pkg_config: all steps passed")
