@@ -10,7 +10,7 @@
  * keeping TLS and plain connections apart; the manager freed with fetches pending.
  * Every callback's DONE runs exactly once; descriptors, connections, pooled
  * connections and pending fetches back to their baseline. Under valgrind too. */
-#include "common.h"
+#include "test_certs.h"
 
 #include <pthread.h>
 
@@ -420,36 +420,9 @@ static void two_threads(void) {
 }
 
 /* ---- https -------------------------------------------------------------------------- */
-static char dir[64], cert[128], key[128], ca[128];
-static void make_cert(void) {
-    snprintf(dir, sizeof dir, "/tmp/tern-test-fetch-XXXXXX");
-    CHECK(mkdtemp(dir) != NULL, "mkdtemp");
-    snprintf(cert, sizeof cert, "%s/cert.pem", dir);
-    snprintf(key, sizeof key, "%s/key.pem", dir);
-    snprintf(ca, sizeof ca, "%s/ca.pem", dir);
-    const char *o = getenv("OPENSSL") ? getenv("OPENSSL") : "openssl";
-    char cmd[2048];
-    snprintf(cmd, sizeof cmd,
-             "cd %s && %s req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout ca.key -out ca.pem "
-             "-days 2 -subj /CN=test-ca 2>/dev/null && "
-             "%s req -new -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout key.pem -out c.csr "
-             "-subj /CN=localhost 2>/dev/null && printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\n' > ext && "
-             "%s x509 -req -in c.csr -CA ca.pem -CAkey ca.key -set_serial 2 -days 2 -extfile ext -out cert.pem 2>/dev/null",
-             dir, o, o, o);
-    CHECK(system(cmd) == 0, "openssl made a CA and a certificate");
-}
-static void remove_cert(void) {
-    const char *names[] = {"cert.pem", "key.pem", "ca.pem", "ca.key", "c.csr", "ext"};
-    char p[192];
-    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
-        snprintf(p, sizeof p, "%s/%s", dir, names[i]);
-        unlink(p);
-    }
-    rmdir(dir);
-}
 
 static void https(void) {
-    make_cert();
+    make_cert("fetch");
     tern_tls_config *s = tern_tls_config_new_server(), *c = tern_tls_config_new_client();
     CHECK_OK(tern_tls_config_add_cert_file(s, cert, key));
     CHECK_OK(tern_tls_config_add_ca_file(c, ca));

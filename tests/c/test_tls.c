@@ -4,39 +4,8 @@
  * release: an early free would corrupt what the peer checks), garbage and resets
  * mid-handshake costing only their connection, a stalled handshake timed out, and
  * everything back to zero at the end. Runs under valgrind too (TERN_TEST_SCALE=small). */
-#include "common.h"
+#include "test_certs.h"
 
-static char dir[64];
-static char cert[128], key[128], ca[128];
-
-static void make_cert(void) {
-    snprintf(dir, sizeof dir, "/tmp/tern-test-tls-XXXXXX");
-    CHECK(mkdtemp(dir) != NULL, "mkdtemp");
-    snprintf(cert, sizeof cert, "%s/cert.pem", dir);
-    snprintf(key, sizeof key, "%s/key.pem", dir);
-    snprintf(ca, sizeof ca, "%s/ca.pem", dir);
-    const char *o = getenv("OPENSSL") ? getenv("OPENSSL") : "openssl";
-    char cmd[2048];
-    /* A CA, and a certificate for localhost it signs (a CA certificate cannot serve). */
-    snprintf(cmd, sizeof cmd,
-             "cd %s && %s req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout ca.key -out ca.pem "
-             "-days 2 -subj /CN=test-ca 2>/dev/null && "
-             "%s req -new -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout key.pem -out c.csr "
-             "-subj /CN=localhost 2>/dev/null && printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\n' > ext && "
-             "%s x509 -req -in c.csr -CA ca.pem -CAkey ca.key -set_serial 2 -days 2 -extfile ext -out cert.pem 2>/dev/null",
-             dir, o, o, o);
-    CHECK(system(cmd) == 0, "openssl made a CA and a certificate");
-}
-
-static void remove_cert(void) {
-    const char *names[] = {"cert.pem", "key.pem", "ca.pem", "ca.key", "c.csr", "ext"};
-    char p[192];
-    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
-        snprintf(p, sizeof p, "%s/%s", dir, names[i]);
-        unlink(p);
-    }
-    rmdir(dir);
-}
 
 static void on_https(tern_conn *c, int ev, void *ev_data, void *user) {
     (void)user;
@@ -99,7 +68,7 @@ static void garbage_and_resets(int port) {
 int main(void) {
     t_begin("test_tls", 60, 300);
     t_track_init(4096);
-    make_cert();
+    make_cert("tls");
     uint64_t live0 = tern_bytes_live();
     tern_mgr *m = tern_mgr_new();
     tern_tls_config *srv = tern_tls_config_new_server();
