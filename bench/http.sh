@@ -89,9 +89,7 @@ for c in "${CASES[@]}"; do
     case $c in ka50 | ka500 | close50 | close500) ;; *) die "CASES holds '$c'; known: ka50 ka500 close50 close500" ;; esac
 done
 [ "${#CASES[@]}" -gt 0 ] || die "CASES is empty"
-for v in DURATION ROUNDS IDLE_N SYSCALL_DURATION TERN_PORT NGINX_PORT FLOOR_PORT; do
-    [[ ${!v} =~ ^[1-9][0-9]*$ ]] || die "$v must be a positive integer, not '${!v}'"
-done
+positive_ints DURATION ROUNDS IDLE_N SYSCALL_DURATION TERN_PORT NGINX_PORT FLOOR_PORT
 
 CLK_TCK=$(getconf CLK_TCK)
 NOFILE=$((IDLE_N * 2 + 2048))

@@ -9,6 +9,29 @@ die() {
 }
 
 # need TOOL HINT: die unless TOOL is on PATH.
+# The calling script's header comment (line 2 up to `set -euo`) as its --help text.
+usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; }
+
+# For a script that takes no arguments: --help prints its usage, anything else stops it.
+no_args_but_help() {
+    case ${1:-} in
+    -h | --help)
+        usage
+        exit 0
+        ;;
+    "") ;;
+    *) die "unknown argument '$1' (try --help)" ;;
+    esac
+}
+
+# Stops unless every variable named holds a positive integer.
+positive_ints() {
+    local v
+    for v in "$@"; do
+        [[ ${!v} =~ ^[1-9][0-9]*$ ]] || die "$v must be a positive integer, not '${!v}'"
+    done
+}
+
 need() {
     command -v "$1" >/dev/null || die "'$1' is missing: $2"
 }

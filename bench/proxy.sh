@@ -35,7 +35,7 @@ SERVERS=(tern nginx)
 
 case ${1:-} in
 -h | --help)
-    sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'
+    usage
     exit 0
     ;;
 esac

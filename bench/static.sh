@@ -39,14 +39,7 @@ NGINX_OPEN_FILE_CACHE=${NGINX_OPEN_FILE_CACHE:-0}
 OUT=bench/out/static
 SERVERS=(tern nginx)
 
-case ${1:-} in
--h | --help)
-    sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'
-    exit 0
-    ;;
-"") ;;
-*) die "unknown argument '$1' (try --help)" ;;
-esac
+no_args_but_help "$@"
 
 need nginx "apt-get install nginx-light"
 need wrk "apt-get install wrk"
@@ -54,9 +47,7 @@ need curl "apt-get install curl"
 need taskset "apt-get install util-linux"
 need cmake "apt-get install cmake"
 [ "$(nproc)" -ge 2 ] || die "needs 2 CPUs (server on CPU 0, load on CPU 1)"
-for v in DURATION ROUNDS BIG_RUNS TERN_PORT NGINX_PORT; do
-    [[ ${!v} =~ ^[1-9][0-9]*$ ]] || die "$v must be a positive integer, not '${!v}'"
-done
+positive_ints DURATION ROUNDS BIG_RUNS TERN_PORT NGINX_PORT
 CLK_TCK=$(getconf CLK_TCK)
 
 # --- build ---------------------------------------------------------------------------

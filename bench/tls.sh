@@ -40,14 +40,7 @@ OUT=bench/out/tls
 SERVERS=(tern nginx)
 SUITE=TLS_AES_128_GCM_SHA256
 
-case ${1:-} in
--h | --help)
-    sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'
-    exit 0
-    ;;
-"") ;;
-*) die "unknown argument '$1' (try --help)" ;;
-esac
+no_args_but_help "$@"
 
 need nginx "apt-get install nginx-light"
 need openssl "apt-get install openssl"
@@ -55,9 +48,7 @@ need wrk "apt-get install wrk"
 need curl "apt-get install curl"
 need taskset "apt-get install util-linux"
 [ "$(nproc)" -ge 2 ] || die "needs 2 CPUs (server on CPU 0, load on CPU 1)"
-for v in DURATION ROUNDS BIG_RUNS TERN_PORT NGINX_PORT; do
-    [[ ${!v} =~ ^[1-9][0-9]*$ ]] || die "$v must be a positive integer, not '${!v}'"
-done
+positive_ints DURATION ROUNDS BIG_RUNS TERN_PORT NGINX_PORT
 CLK_TCK=$(getconf CLK_TCK)
 
 rm -rf "$OUT"

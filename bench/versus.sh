@@ -25,7 +25,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 case ${1:-} in
 -h | --help | "")
-    sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'
+    usage
     [ -n "${1:-}" ] || exit 2
     exit 0
     ;;
@@ -44,9 +44,7 @@ need taskset "apt-get install util-linux"
 need cmake "apt-get install cmake"
 need git "apt-get install git"
 [ "$(nproc)" -ge 2 ] || die "needs 2 CPUs (server on CPU 0, wrk on CPU 1)"
-for v in DURATION ROUNDS PORT_BASE; do
-    [[ ${!v} =~ ^[1-9][0-9]*$ ]] || die "$v must be a positive integer, not '${!v}'"
-done
+positive_ints DURATION ROUNDS PORT_BASE
 base_rev=$(git rev-parse --verify --short "$BASE^{commit}") || die "'$BASE' is not a git revision"
 CLK_TCK=$(getconf CLK_TCK)
 

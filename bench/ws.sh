@@ -89,23 +89,14 @@ TERN_BCAST_BIN=${TERN_BCAST_BIN:-}
 OUT=bench/out/ws
 NODE_DIR=bench/peers/node
 
-case ${1:-} in
--h | --help)
-    sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'
-    exit 0
-    ;;
-"") ;;
-*) die "unknown argument '$1' (try --help)" ;;
-esac
+no_args_but_help "$@"
 
 if [ "$PEERS_ONLY" = 1 ]; then SERVERS=(lws node); else SERVERS=(tern lws node); fi
 PEERS=(lws node)
 read -ra WINDOWS <<<"$ECHO_WINDOWS"
 [ "${#WINDOWS[@]}" -gt 0 ] || die "ECHO_WINDOWS is empty"
-for v in DURATION ROUNDS ECHO_CONNS BCAST_CONNS BCAST_SECONDS BCAST_RATE BCAST_RATE_COUNT IDLE_N \
-    SETTLE BASE_PORT; do
-    [[ ${!v} =~ ^[1-9][0-9]*$ ]] || die "$v must be a positive integer, not '${!v}'"
-done
+positive_ints DURATION ROUNDS ECHO_CONNS BCAST_CONNS BCAST_SECONDS BCAST_RATE BCAST_RATE_COUNT IDLE_N \
+    SETTLE BASE_PORT
 for w in "${WINDOWS[@]}"; do [[ $w =~ ^[1-9][0-9]*$ ]] || die "ECHO_WINDOWS holds '$w', not a positive integer"; done
 [[ $PEERS_ONLY =~ ^[01]$ ]] || die "PEERS_ONLY must be 0 or 1"
 [[ $CHECK_LOAD =~ ^[01]$ ]] || die "CHECK_LOAD must be 0 or 1"
